@@ -1,0 +1,195 @@
+package starling
+
+import (
+	"context"
+	"time"
+)
+
+// Visibility says who may see a status.
+type Visibility string
+
+// The four visibilities, as in Mastodon.
+const (
+	Public   Visibility = "public"   // everyone, on public timelines too
+	Unlisted Visibility = "unlisted" // everyone, but not on public or tag timelines
+	Private  Visibility = "private"  // followers and mentioned accounts only
+	Direct   Visibility = "direct"   // mentioned accounts only
+)
+
+// Valid reports whether v is one of the four visibilities.
+func (v Visibility) Valid() bool {
+	switch v {
+	case Public, Unlisted, Private, Direct:
+		return true
+	}
+	return false
+}
+
+// Account is a user as others see it. The profile comes from the Auth
+// service; the counters are derived by the Feed service and are zero on an
+// Account that comes straight from Auth.
+type Account struct {
+	ID           ID        `json:"id"`
+	Username     string    `json:"username"`
+	DisplayName  string    `json:"display_name"`
+	Note         string    `json:"note"`      // the bio as the user wrote it (plain text)
+	NoteHTML     string    `json:"note_html"` // the bio rendered to safe HTML
+	Locked       bool      `json:"locked"`
+	Bot          bool      `json:"bot"`
+	Discoverable bool      `json:"discoverable"`
+	CreatedAt    time.Time `json:"created_at"`
+
+	// Posting defaults (Mastodon's "source" of a CredentialAccount).
+	Privacy   Visibility `json:"privacy"`
+	Sensitive bool       `json:"sensitive"`
+	Language  string     `json:"language"`
+
+	// Derived counters, eventually consistent.
+	StatusesCount  int64      `json:"statuses_count"`
+	FollowersCount int64      `json:"followers_count"`
+	FollowingCount int64      `json:"following_count"`
+	LastStatusAt   *time.Time `json:"last_status_at,omitempty"`
+
+	// Revision is the profile's version in the engine; caches key on it.
+	Revision uint64 `json:"revision"`
+}
+
+// AccountUpdate changes a profile; nil fields stay as they are.
+type AccountUpdate struct {
+	DisplayName  *string     `json:"display_name,omitempty"`
+	Note         *string     `json:"note,omitempty"`
+	Locked       *bool       `json:"locked,omitempty"`
+	Bot          *bool       `json:"bot,omitempty"`
+	Discoverable *bool       `json:"discoverable,omitempty"`
+	Privacy      *Visibility `json:"privacy,omitempty"`
+	Sensitive    *bool       `json:"sensitive,omitempty"`
+	Language     *string     `json:"language,omitempty"`
+}
+
+// App is an OAuth 2 client application.
+type App struct {
+	ID           ID        `json:"id"`
+	ClientID     string    `json:"client_id"`
+	Name         string    `json:"name"`
+	Website      string    `json:"website"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	Scopes       Scopes    `json:"scopes"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// NewApp registers an application.
+type NewApp struct {
+	Name         string
+	Website      string
+	RedirectURIs []string
+	Scopes       Scopes
+}
+
+// AppCredentials is a newly registered App with its secret, shown once.
+type AppCredentials struct {
+	App
+	ClientSecret Secret
+}
+
+// Grant is what a valid access token entitles its bearer to.
+type Grant struct {
+	// TokenID is a short, non-secret identifier of the token (for logs
+	// and rate limits).
+	TokenID    string    `json:"token_id"`
+	AccountID  ID        `json:"account_id"` // zero for an app-only token
+	AppID      ID        `json:"app_id"`
+	ClientID   string    `json:"client_id"`
+	AppName    string    `json:"app_name"`
+	AppWebsite string    `json:"app_website"`
+	Scopes     Scopes    `json:"scopes"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// IsUser reports whether the token acts for a user (not only an app).
+func (g *Grant) IsUser() bool { return g != nil && g.AccountID != 0 }
+
+// IssuedToken is a new access token, shown once.
+type IssuedToken struct {
+	AccessToken Secret
+	AccountID   ID
+	Scopes      Scopes
+	CreatedAt   time.Time
+}
+
+// AuthorizeRequest is a user's sign-in and consent on the authorization
+// page.
+type AuthorizeRequest struct {
+	ClientID            string
+	RedirectURI         string
+	Scopes              Scopes
+	Login               string // username or e-mail address
+	Password            Secret
+	CodeChallenge       string
+	CodeChallengeMethod string
+}
+
+// TokenRequest is a call to the OAuth 2 token endpoint.
+type TokenRequest struct {
+	GrantType    string // "authorization_code" or "client_credentials"
+	ClientID     string
+	ClientSecret Secret
+	Code         Secret
+	RedirectURI  string
+	CodeVerifier Secret
+	Scopes       Scopes // for client_credentials; nil means the app's default
+}
+
+// RevokeRequest revokes a token on behalf of the client that holds it.
+type RevokeRequest struct {
+	ClientID     string
+	ClientSecret Secret
+	Token        Secret
+}
+
+// SignUpRequest creates an account through the API.
+type SignUpRequest struct {
+	Username  string
+	Email     string
+	Password  Secret
+	Agreement bool
+	Locale    string
+	Reason    string
+}
+
+// AuthService manages accounts, OAuth 2 applications and tokens. Its data is
+// consistent (CP): a write returns only once the engine has committed it to a
+// quorum, usernames and e-mail addresses are unique under concurrency, and a
+// revoked token is refused on every node once Revoke returns.
+//
+// Errors: Invalid for bad input (with Details per field, and Reason set to
+// the OAuth error where an OAuth endpoint needs one), Unauthorized for wrong
+// credentials or unknown tokens, Forbidden for an action outside a grant,
+// NotFound for unknown accounts and apps, Unavailable when the engine cannot
+// commit. Implementations are safe for concurrent use.
+type AuthService interface {
+	// CreateApp registers an OAuth application and returns its secret.
+	CreateApp(ctx context.Context, app NewApp) (*AppCredentials, error)
+	// App returns the application with the given client ID.
+	App(ctx context.Context, clientID string) (*App, error)
+	// Authorize checks a user's credentials and consent and returns a
+	// single-use authorization code valid for ten minutes.
+	Authorize(ctx context.Context, req AuthorizeRequest) (Secret, error)
+	// Token runs a grant of the token endpoint.
+	Token(ctx context.Context, req TokenRequest) (*IssuedToken, error)
+	// Authenticate returns the grant of an access token.
+	Authenticate(ctx context.Context, token Secret) (*Grant, error)
+	// Revoke revokes a token. Revoking an unknown token succeeds.
+	Revoke(ctx context.Context, req RevokeRequest) error
+	// SignUp creates an account for an app (whose grant must allow
+	// write:accounts) and returns a user token for it.
+	SignUp(ctx context.Context, app *Grant, req SignUpRequest) (*IssuedToken, error)
+	// Account returns one account's profile.
+	Account(ctx context.Context, id ID) (*Account, error)
+	// Accounts returns the profiles of ids, in order; unknown ids are left
+	// out.
+	Accounts(ctx context.Context, ids []ID) ([]*Account, error)
+	// LookupAccount finds an account by username (case-insensitive).
+	LookupAccount(ctx context.Context, username string) (*Account, error)
+	// UpdateAccount changes a profile and returns it.
+	UpdateAccount(ctx context.Context, id ID, u AccountUpdate) (*Account, error)
+}

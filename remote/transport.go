@@ -1,0 +1,312 @@
+// Package remote carries Starling's service interfaces across NATS. For each
+// service it has a Serve function that exposes an implementation as a NATS
+// micro service (endpoints in a queue group, so instances share load and
+// discovery works) and a client type that implements the same interface by
+// request/reply. Callers cannot tell a client from a local implementation.
+//
+// Every call carries its deadline, request ID and W3C trace context in
+// message headers and rebuilds them on the other side; errors keep their
+// code, safe message and details. Clients retry idempotent calls with
+// exponential backoff and full jitter inside the deadline, never retry other
+// calls unless no instance received them, and fail fast while a service's
+// circuit breaker is open.
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/telemetry"
+)
+
+// Header names used on every call.
+const (
+	hdrTimeout   = "Starling-Timeout" // remaining budget in nanoseconds
+	hdrRequestID = "Starling-Request-Id"
+	hdrErrCode   = micro.ErrorCodeHeader
+	hdrErrMsg    = micro.ErrorHeader
+)
+
+// DefaultTimeout bounds calls whose context has no deadline: a call never
+// waits without one.
+const DefaultTimeout = 5 * time.Second
+
+// subject returns the subject of a service endpoint.
+func subject(service, endpoint string) string { return "starling." + service + "." + endpoint }
+
+// errorBody carries the parts of a starling.Error that are not in headers.
+type errorBody struct {
+	Reason       string                           `json:"reason,omitempty"`
+	Details      map[string][]starling.FieldError `json:"details,omitempty"`
+	RetryAfterMs int64                            `json:"retry_after_ms,omitempty"`
+}
+
+// Server exposes one service's endpoints on NATS.
+type Server struct {
+	name string
+	svc  micro.Service
+	tel  *telemetry.Telemetry
+	sem  chan struct{}
+}
+
+// MaxInflight bounds the requests one Server handles at once; beyond it,
+// requests are refused at once with Unavailable rather than queued.
+const MaxInflight = 512
+
+// NewServer registers the micro service "starling-<name>". Endpoints are
+// added with Handle; Stop removes the service.
+func NewServer(nc *nats.Conn, tel *telemetry.Telemetry, name string) (*Server, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        "starling-" + name,
+		Version:     semver(starling.Version),
+		Description: "Starling " + name + " service",
+		QueueGroup:  "starling-" + name,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register %s service: %w", name, err)
+	}
+	return &Server{name: name, svc: svc, tel: tel, sem: make(chan struct{}, MaxInflight)}, nil
+}
+
+// Stop drains the service's subscriptions; in-flight requests finish.
+func (s *Server) Stop() error { return s.svc.Stop() }
+
+// Handle exposes fn as endpoint of s. Each request runs in its own goroutine
+// with a context rebuilt from the request's headers.
+func Handle[Req, Resp any](s *Server, endpoint string, fn func(context.Context, Req) (Resp, error)) {
+	service, tel := s.name, s.tel
+	requests := tel.Metrics.RPCServer
+	duration := tel.Metrics.RPCServerDur.WithLabelValues(service, endpoint)
+	handler := func(r micro.Request) {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			requests.WithLabelValues(service, endpoint, string(starling.Unavailable)).Inc()
+			respondError(r, starling.Unavailablef(time.Second, "%s service overloaded", service))
+			return
+		}
+		go func() {
+			defer func() { <-s.sem }()
+			start := time.Now()
+			ctx, cancel := requestContext(r.Headers())
+			defer cancel()
+			ctx, span := tel.Tracer.Start(ctx, service+"."+endpoint,
+				trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", service), attribute.String("rpc.method", endpoint)))
+			defer span.End()
+			var req Req
+			var resp Resp
+			err := json.Unmarshal(r.Data(), &req)
+			if err != nil {
+				err = starling.Wrap(starling.Invalid, "malformed request", err)
+			} else {
+				resp, err = callSafely(ctx, fn, req)
+			}
+			code := "ok"
+			if err != nil {
+				code = string(starling.ErrorCode(err))
+				telemetry.SpanError(span, err)
+				if starling.ErrorCode(err) == starling.Internal {
+					tel.Log.ErrorContext(ctx, "service call failed", "service", service, "endpoint", endpoint, "err", err)
+				}
+				respondError(r, err)
+			} else if data, merr := json.Marshal(resp); merr != nil {
+				code = string(starling.Internal)
+				tel.Log.ErrorContext(ctx, "encode response", "service", service, "endpoint", endpoint, "err", merr)
+				respondError(r, merr)
+			} else if rerr := r.Respond(data); rerr != nil {
+				tel.Log.WarnContext(ctx, "respond", "service", service, "endpoint", endpoint, "err", rerr)
+			}
+			requests.WithLabelValues(service, endpoint, code).Inc()
+			duration.Observe(telemetry.Since(start))
+		}()
+	}
+	if err := s.svc.AddEndpoint(endpoint, micro.HandlerFunc(handler), micro.WithEndpointSubject(subject(service, endpoint))); err != nil {
+		// Endpoint names are constants of this package: a failure is a bug.
+		panic(fmt.Sprintf("add endpoint %s.%s: %v", service, endpoint, err))
+	}
+}
+
+// callSafely turns a panic in a handler into an Internal error so one bad
+// request cannot take the process down.
+func callSafely[Req, Resp any](ctx context.Context, fn func(context.Context, Req) (Resp, error), req Req) (resp Resp, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = starling.Wrap(starling.Internal, "", fmt.Errorf("panic: %v", p))
+		}
+	}()
+	return fn(ctx, req)
+}
+
+func requestContext(h micro.Headers) (context.Context, context.CancelFunc) {
+	ctx := context.Background()
+	if id := h.Get(hdrRequestID); id != "" {
+		ctx = telemetry.WithRequestID(ctx, id)
+	}
+	ctx = telemetry.Extract(ctx, map[string][]string(h))
+	budget := DefaultTimeout
+	if v, err := strconv.ParseInt(h.Get(hdrTimeout), 10, 64); err == nil && v > 0 {
+		budget = time.Duration(v)
+	}
+	return context.WithTimeout(ctx, budget)
+}
+
+func respondError(r micro.Request, err error) {
+	code := starling.ErrorCode(err)
+	msg := starling.ErrorMessage(err)
+	var body errorBody
+	if e := starling.AsError(err); e != nil {
+		body = errorBody{Reason: e.Reason, Details: e.Details, RetryAfterMs: e.RetryAfter.Milliseconds()}
+	}
+	data, _ := json.Marshal(body)
+	_ = r.Error(string(code), msg, data)
+}
+
+// Client calls one service's endpoints over NATS.
+type Client struct {
+	nc      *nats.Conn
+	tel     *telemetry.Telemetry
+	service string
+	breaker *Breaker
+}
+
+// NewClient returns a client for service, with its own circuit breaker.
+func NewClient(nc *nats.Conn, tel *telemetry.Telemetry, service string) *Client {
+	return &Client{nc: nc, tel: tel, service: service, breaker: NewBreaker(service, tel.Metrics, BreakerConfig{})}
+}
+
+// Breaker returns the client's circuit breaker.
+func (c *Client) Breaker() *Breaker { return c.breaker }
+
+// Retry policy for idempotent calls.
+const (
+	maxAttempts  = 4
+	backoffBase  = 10 * time.Millisecond
+	backoffLimit = 500 * time.Millisecond
+)
+
+// Call sends req to endpoint and decodes the reply into Resp. Idempotent
+// calls are retried on transient failures within ctx's deadline.
+func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Req, idempotent bool) (Resp, error) {
+	var zero Resp
+	start := time.Now()
+	ctx, span := c.tel.Tracer.Start(ctx, c.service+"."+endpoint,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", c.service), attribute.String("rpc.method", endpoint)))
+	defer span.End()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return zero, starling.Wrap(starling.Internal, "", fmt.Errorf("encode %s.%s request: %w", c.service, endpoint, err))
+	}
+	var resp Resp
+	for attempt := 1; ; attempt++ {
+		var retryable bool
+		err, retryable = c.once(ctx, endpoint, data, &resp)
+		if err == nil {
+			break
+		}
+		if !retryable || (!idempotent && !errors.Is(err, nats.ErrNoResponders)) || attempt == maxAttempts {
+			break
+		}
+		// Full jitter: sleep a random time up to the capped exponential.
+		backoff := min(backoffLimit, backoffBase<<(attempt-1))
+		sleep := time.Duration(rand.Int64N(int64(backoff) + 1))
+		if dl, _ := ctx.Deadline(); time.Until(dl) < sleep {
+			break
+		}
+		c.tel.Metrics.RPCRetries.WithLabelValues(c.service, endpoint).Inc()
+		select {
+		case <-ctx.Done():
+		case <-time.After(sleep):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	code := "ok"
+	if err != nil {
+		code = string(starling.ErrorCode(err))
+		telemetry.SpanError(span, err)
+	}
+	c.tel.Metrics.RPCClient.WithLabelValues(c.service, endpoint, code).Inc()
+	c.tel.Metrics.RPCClientDur.WithLabelValues(c.service, endpoint).Observe(telemetry.Since(start))
+	if err != nil {
+		return zero, err
+	}
+	return resp, nil
+}
+
+// once makes one attempt. It reports whether the failure is transient.
+func (c *Client) once(ctx context.Context, endpoint string, data []byte, out any) (err error, retryable bool) {
+	done, err := c.breaker.Allow()
+	if err != nil {
+		return err, false
+	}
+	msg := nats.NewMsg(subject(c.service, endpoint))
+	msg.Data = data
+	if dl, ok := ctx.Deadline(); ok {
+		msg.Header.Set(hdrTimeout, strconv.FormatInt(int64(time.Until(dl)), 10))
+	}
+	if id := telemetry.RequestID(ctx); id != "" {
+		msg.Header.Set(hdrRequestID, id)
+	}
+	telemetry.Inject(ctx, map[string][]string(msg.Header))
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		done(false)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return &starling.Error{Code: starling.Unavailable, Message: "Service temporarily unavailable", RetryAfter: time.Second,
+				Err: fmt.Errorf("%s service: %w", c.service, err)}, true
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			return &starling.Error{Code: starling.Unavailable, Message: "Service timed out", RetryAfter: time.Second,
+				Err: fmt.Errorf("%s.%s: %w", c.service, endpoint, err)}, true
+		case errors.Is(err, context.Canceled):
+			return err, false
+		}
+		return &starling.Error{Code: starling.Unavailable, Message: "Service temporarily unavailable", RetryAfter: time.Second,
+			Err: fmt.Errorf("%s.%s: %w", c.service, endpoint, err)}, true
+	}
+	if code := reply.Header.Get(hdrErrCode); code != "" {
+		var body errorBody
+		_ = json.Unmarshal(reply.Data, &body)
+		e := &starling.Error{Code: starling.Code(code), Message: reply.Header.Get(hdrErrMsg), Reason: body.Reason,
+			Details: body.Details, RetryAfter: time.Duration(body.RetryAfterMs) * time.Millisecond}
+		if e.Code == starling.Internal {
+			e.Err = fmt.Errorf("%s.%s failed remotely", c.service, endpoint)
+		}
+		// Only infrastructure failures count against the service's health.
+		infra := e.Code == starling.Unavailable || e.Code == starling.Internal
+		done(!infra)
+		return e, e.Code == starling.Unavailable
+	}
+	done(true)
+	if err := json.Unmarshal(reply.Data, out); err != nil {
+		return starling.Wrap(starling.Internal, "", fmt.Errorf("decode %s.%s reply: %w", c.service, endpoint, err)), false
+	}
+	return nil, false
+}
+
+// semver turns the build version into the semantic version micro requires.
+func semver(v string) string {
+	if v == "" {
+		return "0.0.0"
+	}
+	return v
+}
