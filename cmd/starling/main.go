@@ -1,0 +1,59 @@
+// Command starling runs a Starling node and its tools.
+//
+//	starling serve      run a node (the default: everything in one process)
+//	starling version    print the version
+//
+// Every flag can also be set with an environment variable STARLING_<FLAG>,
+// e.g. STARLING_PUBLIC_URL for --public-url.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starling:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: main only supplies the process's context,
+// arguments, environment and standard streams, so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		return runServe(ctx, nil, getenv, stdout, stderr)
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		return runVersion(stdout)
+	case "help", "--help", "-h":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: starling <command> [flags]
+
+Commands:
+  serve     run a node: the engine, the services and the HTTP gateway
+  version   print the version
+
+Run "starling <command> -h" for a command's flags. Every flag can also be
+set with the environment variable STARLING_<FLAG> (upper case, '-' as '_').
+`)
+}

@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/starling-social/starling"
+)
+
+// POST /api/v1/apps
+func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	uris := c.p.List("redirect_uris")
+	if len(uris) == 1 {
+		uris = splitLines(uris[0])
+	}
+	scopes, err := starling.ParseScopes(c.p.Get("scopes"))
+	if err != nil {
+		return nil, err
+	}
+	if c.p.Get("client_name") == "" {
+		return nil, &starling.Error{Code: starling.Invalid, Message: "Validation failed: Application name can't be blank"}
+	}
+	app, err := s.auth.CreateApp(r.Context(), starling.NewApp{Name: c.p.Get("client_name"), Website: c.p.Get("website"), RedirectURIs: uris, Scopes: scopes})
+	if err != nil {
+		return nil, err
+	}
+	return credentialApplicationJSON{applicationJSON: appJSON(&app.App), ClientID: app.ClientID, ClientSecret: app.ClientSecret.Reveal()}, nil
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '\n' || s[i] == ' ' || s[i] == '\r' || s[i] == '\t' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// GET /api/v1/apps/verify_credentials
+func (s *Server) handleVerifyApp(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	app, err := s.auth.App(r.Context(), c.grant.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	j := appJSON(app)
+	j.Scopes = c.grant.Scopes
+	return j, nil
+}
+
+// POST /api/v1/accounts
+func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	agreement, err := c.p.Bool("agreement", false)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.auth.SignUp(r.Context(), c.grant, starling.SignUpRequest{
+		Username: c.p.Get("username"), Email: c.p.Get("email"), Password: starling.Secret(c.p.Get("password")),
+		Agreement: agreement, Locale: c.p.Get("locale"), Reason: c.p.Get("reason"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return issuedTokenJSON(tok), nil
+}
+
+// GET /api/v1/accounts/verify_credentials
+func (s *Server) handleVerifyCredentials(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	a, err := s.account(r, c.viewer())
+	if err != nil {
+		return nil, err
+	}
+	return s.credentialAccountJSON(a, 0), nil
+}
+
+// PATCH /api/v1/accounts/update_credentials
+func (s *Server) handleUpdateCredentials(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	var u starling.AccountUpdate
+	var err error
+	u.DisplayName = c.p.OptString("display_name")
+	u.Note = c.p.OptString("note")
+	if u.Locked, err = c.p.OptBool("locked"); err != nil {
+		return nil, err
+	}
+	if u.Bot, err = c.p.OptBool("bot"); err != nil {
+		return nil, err
+	}
+	if u.Discoverable, err = c.p.OptBool("discoverable"); err != nil {
+		return nil, err
+	}
+	if v := c.p.OptString("source[privacy]"); v != nil {
+		vis := starling.Visibility(*v)
+		u.Privacy = &vis
+	}
+	if u.Sensitive, err = c.p.OptBool("source[sensitive]"); err != nil {
+		return nil, err
+	}
+	u.Language = c.p.OptString("source[language]")
+	if _, err := s.auth.UpdateAccount(r.Context(), c.viewer(), u); err != nil {
+		return nil, err
+	}
+	a, err := s.account(r, c.viewer())
+	if err != nil {
+		return nil, err
+	}
+	return s.credentialAccountJSON(a, 0), nil
+}
+
+// GET /api/v1/accounts/{id}
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.account(r, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.accountJSON(a), nil
+}
+
+// GET /api/v1/accounts/lookup
+func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	acct := c.p.Get("acct")
+	if acct == "" {
+		return nil, badRequest("Missing parameter: acct")
+	}
+	// Local accounts only: "user" or "user@<this host>".
+	if name, domain, ok := cut(acct, '@'); ok {
+		if domain != s.cfg.PublicURL.Hostname() && domain != s.host {
+			return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+		}
+		acct = name
+	}
+	a, err := s.auth.LookupAccount(r.Context(), acct)
+	if err != nil {
+		return nil, err
+	}
+	a, err = s.account(r, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.accountJSON(a), nil
+}
+
+// account loads a profile with its counters.
+func (s *Server) account(r *http.Request, id starling.ID) (*starling.Account, error) {
+	return s.auth.Account(r.Context(), id)
+}
+
+func cut(s string, sep byte) (before, after string, ok bool) {
+	s = trimPrefixByte(s, '@')
+	for i := 0; i < len(s); i++ {
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func trimPrefixByte(s string, b byte) string {
+	if len(s) > 0 && s[0] == b {
+		return s[1:]
+	}
+	return s
+}
+
+// pathID parses an ID path parameter; a malformed one is a 404, as an
+// unknown record would be.
+func pathID(r *http.Request, name string) (starling.ID, error) {
+	id, err := starling.ParseID(r.PathValue(name))
+	if err != nil {
+		return 0, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+	}
+	return id, nil
+}
+
+// GET/POST /api/v1/markers
+func (s *Server) handleGetMarkers(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	timelines := c.p.List("timeline")
+	if len(timelines) == 0 {
+		timelines = []string{"home", "notifications"}
+	}
+	ms, err := s.notify.Markers(r.Context(), c.viewer(), timelines)
+	if err != nil {
+		return nil, err
+	}
+	return markersJSON(ms), nil
+}
+
+func (s *Server) handleSaveMarkers(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	pos := map[string]starling.ID{}
+	for _, tl := range []string{"home", "notifications"} {
+		v := c.p.Get(tl + "[last_read_id]")
+		if v == "" {
+			continue
+		}
+		id, err := starling.ParseID(v)
+		if err != nil {
+			return nil, badRequest("Invalid last_read_id for %s", tl)
+		}
+		pos[tl] = id
+	}
+	if len(pos) == 0 {
+		return nil, badRequest("Missing parameter: home[last_read_id] or notifications[last_read_id]")
+	}
+	ms, err := s.notify.SaveMarkers(r.Context(), c.viewer(), pos)
+	if err != nil {
+		return nil, err
+	}
+	return markersJSON(ms), nil
+}

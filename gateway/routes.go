@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+	"time"
+)
+
+// Scopes per kind of endpoint: a token must hold the parent scope or one of
+// these granular ones.
+var (
+	readAccounts  = []string{"read:accounts", "profile"}
+	writeAccounts = []string{"write:accounts"}
+	readStatuses  = []string{"read:statuses"}
+	writeStatuses = []string{"write:statuses"}
+	readFollows   = []string{"read:follows"}
+	writeFollows  = []string{"write:follows"}
+	writeFavs     = []string{"write:favourites"}
+	readNotifs    = []string{"read:notifications"}
+	writeNotifs   = []string{"write:notifications"}
+	writeMedia    = []string{"write:media"}
+)
+
+// routes lists the whole HTTP surface of a node.
+func (s *Server) routes(mux *http.ServeMux) {
+	read := func(scopes []string) access { return access{user: true, scopes: scopes} }
+	write := func(scopes []string) access { return access{user: true, scopes: scopes, class: "write"} }
+	public := access{}
+
+	// Operations.
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
+
+	// OAuth 2.
+	mux.HandleFunc("GET /oauth/authorize", s.handleAuthorizeForm)
+	mux.HandleFunc("POST /oauth/authorize", s.handleAuthorizeSubmit)
+	mux.Handle("POST /oauth/token", s.shedOnly("auth", s.handleToken))
+	mux.Handle("POST /oauth/revoke", s.shedOnly("auth", s.handleRevoke))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleOAuthMetadata)
+	mux.Handle("GET /oauth/style.css", staticFile("assets/oauth.css", "text/css; charset=utf-8"))
+
+	// Apps and accounts.
+	mux.Handle("POST /api/v1/apps", s.api(access{class: "auth"}, s.handleCreateApp))
+	mux.Handle("GET /api/v1/apps/verify_credentials", s.api(access{token: true}, s.handleVerifyApp))
+	mux.Handle("POST /api/v1/accounts", s.api(access{token: true, scopes: writeAccounts, class: "auth", limit: "signup"}, s.handleSignUp))
+	mux.Handle("GET /api/v1/accounts/verify_credentials", s.api(read(readAccounts), s.handleVerifyCredentials))
+	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(write(writeAccounts), s.handleUpdateCredentials))
+	mux.Handle("GET /api/v1/accounts/lookup", s.api(public, s.handleLookup))
+	mux.Handle("GET /api/v1/accounts/{id}", s.api(public, s.handleAccount))
+
+	// Markers.
+	mux.Handle("GET /api/v1/markers", s.api(read(readStatuses), s.handleGetMarkers))
+	mux.Handle("POST /api/v1/markers", s.api(write(writeStatuses), s.handleSaveMarkers))
+
+	// Instance and client bootstrap.
+	mux.Handle("GET /api/v1/instance", s.api(public, s.handleInstanceV1))
+	mux.Handle("GET /api/v2/instance", s.api(public, s.handleInstanceV2))
+	mux.HandleFunc("GET /.well-known/nodeinfo", s.handleNodeInfoIndex)
+	mux.HandleFunc("GET /nodeinfo/2.0", s.handleNodeInfo)
+	mux.Handle("GET /api/v1/preferences", s.api(read(readAccounts), s.handlePreferences))
+	mux.Handle("GET /api/v1/custom_emojis", s.api(public, s.emptyList))
+	mux.Handle("GET /api/v1/filters", s.api(read([]string{"read:filters"}), s.emptyList))
+	mux.Handle("GET /api/v2/filters", s.api(read([]string{"read:filters"}), s.emptyList))
+	mux.Handle("GET /api/v1/lists", s.api(read([]string{"read:lists"}), s.emptyList))
+	mux.Handle("GET /api/v1/announcements", s.api(read(readAccounts), s.emptyList))
+	mux.Handle("GET /api/v1/followed_tags", s.api(read(readFollows), s.emptyList))
+	mux.HandleFunc("GET "+defaultAvatarPath, servePNG(avatarPNG))
+	mux.HandleFunc("GET "+defaultHeaderPath, servePNG(headerPNG))
+	mux.HandleFunc("GET "+instanceThumbnailPth, servePNG(headerPNG))
+
+	// Anything else under /api is an unknown record.
+	mux.Handle("/api/", s.api(public, func(http.ResponseWriter, *http.Request, *call) (any, error) {
+		return nil, errNotFound
+	}))
+}
+
+// handleHealth answers while the process is alive.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeRaw(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// handleReady answers 200 when the engine and every service answer.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready == nil {
+		writeRaw(w, http.StatusOK, []byte(`{"status":"ready"}`))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeRaw(w, http.StatusOK, []byte(`{"status":"ready"}`))
+}
+
+// shedOnly applies a route class's in-flight cap to a plain handler.
+func (s *Server) shedOnly(class string, h http.HandlerFunc) http.Handler {
+	sem := s.shed[class]
+	shed := s.tel.Metrics.HTTPShed.WithLabelValues(class)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h(w, r)
+		default:
+			shed.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "Server busy, please retry"})
+		}
+	})
+}
+
+func staticFile(name, contentType string) http.Handler {
+	b, err := fs.ReadFile(assets, name)
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(b)
+	})
+}

@@ -1,0 +1,266 @@
+// Package gateway is Starling's edge: it serves the Mastodon client API
+// over HTTP (and, for streaming, WebSocket) on top of the service
+// interfaces, without knowing whether each service runs in this process or
+// on another node. It is the one place that turns error codes into HTTP
+// statuses, renders API entities, enforces scopes, rate limits and load
+// shedding, and starts each request's trace, deadline and request ID.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/telemetry"
+)
+
+// Config holds the gateway's dependencies and settings.
+type Config struct {
+	// PublicURL is the base of every URL the API returns.
+	PublicURL *url.URL
+	Title     string
+
+	Auth   starling.AuthService
+	Notify starling.NotifyService
+
+	Telemetry *telemetry.Telemetry
+	// Ready reports whether the node can serve (engine up, services
+	// reachable); /readyz calls it.
+	Ready func(context.Context) error
+	// Limits bounds requests; nil takes DefaultLimits.
+	Limits *Limits
+	// RequestTimeout is each request's deadline (default 10s).
+	RequestTimeout time.Duration
+}
+
+// Server is the HTTP edge. Create it with New; it is an http.Handler and is
+// safe for concurrent use.
+type Server struct {
+	cfg     Config
+	base    string // PublicURL without a trailing slash
+	host    string // PublicURL's host[:port]
+	log     *slog.Logger
+	tel     *telemetry.Telemetry
+	auth    starling.AuthService
+	notify  starling.NotifyService
+	limits  Limits
+	shed    map[string]chan struct{}
+	limiter *rateLimiter
+	handler http.Handler
+
+	instanceOnce sync.Once
+	instanceV1   []byte
+	instanceV2   []byte
+}
+
+// New returns a gateway serving cfg's services.
+func New(cfg Config) *Server {
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.Title == "" {
+		cfg.Title = "Starling"
+	}
+	limits := DefaultLimits()
+	if cfg.Limits != nil {
+		limits = cfg.Limits.withDefaults()
+	}
+	s := &Server{
+		cfg:     cfg,
+		base:    strings.TrimRight(cfg.PublicURL.String(), "/"),
+		host:    cfg.PublicURL.Host,
+		log:     cfg.Telemetry.Log.With("component", "gateway"),
+		tel:     cfg.Telemetry,
+		auth:    cfg.Auth,
+		notify:  cfg.Notify,
+		limits:  limits,
+		shed:    map[string]chan struct{}{},
+		limiter: newRateLimiter(),
+	}
+	for class, n := range limits.Inflight {
+		s.shed[class] = make(chan struct{}, n)
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.middleware(mux)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// access describes what a route needs from the caller.
+type access struct {
+	user   bool     // a user token is required
+	token  bool     // some token (app or user) is required
+	scopes []string // one of these scopes is required (when a token is present or required)
+	class  string   // load-shedding class: read, write, auth, media
+	limit  string   // an extra rate limit: signup, signin, media, delete
+	upload int64    // maximum multipart body (uploads)
+}
+
+// call is what an API handler gets besides the request.
+type call struct {
+	grant *starling.Grant
+	p     *params
+}
+
+// viewer returns the signed-in account, or 0.
+func (c *call) viewer() starling.ID {
+	if c.grant == nil {
+		return 0
+	}
+	return c.grant.AccountID
+}
+
+// apiFunc handles an API request. It returns the value to send as JSON
+// (nil sends {}), a rawJSON, or an error.
+type apiFunc func(w http.ResponseWriter, r *http.Request, c *call) (any, error)
+
+// rawJSON is a response body that is already JSON.
+type rawJSON []byte
+
+// withStatus sends body with a status other than 200.
+type withStatus struct {
+	status int
+	body   any
+}
+
+// handled means the handler wrote the response itself.
+type handled struct{}
+
+// api turns h into an http.Handler that sheds load, authenticates, checks
+// scopes, rate-limits, parses parameters and writes the result.
+func (s *Server) api(a access, h apiFunc) http.Handler {
+	if a.class == "" {
+		a.class = "read"
+	}
+	sem := s.shed[a.class]
+	inflight := s.tel.Metrics.HTTPInflight.WithLabelValues(a.class)
+	shed := s.tel.Metrics.HTTPShed.WithLabelValues(a.class)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			shed.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "Server busy, please retry"})
+			return
+		}
+		inflight.Inc()
+		defer func() {
+			<-sem
+			inflight.Dec()
+		}()
+		c := &call{}
+		p, err := parseParams(w, r, a.upload)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer p.close()
+		c.p = p
+		if tok := bearerToken(r, p); tok != "" {
+			g, err := s.auth.Authenticate(r.Context(), tok)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			c.grant = g
+		}
+		if err := s.authorize(a, c.grant); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.rateLimit(w, r, a, c.grant); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out, err := h(w, r, c)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		switch v := out.(type) {
+		case handled:
+		case nil:
+			writeRaw(w, http.StatusOK, []byte("{}"))
+		case rawJSON:
+			writeRaw(w, http.StatusOK, v)
+		case withStatus:
+			if raw, ok := v.body.(rawJSON); ok {
+				writeRaw(w, v.status, raw)
+			} else {
+				writeJSON(w, v.status, v.body)
+			}
+		default:
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
+}
+
+// authorize checks a route's token and scope requirements.
+func (s *Server) authorize(a access, g *starling.Grant) error {
+	if g == nil {
+		if a.user || a.token {
+			return &starling.Error{Code: starling.Unauthorized, Message: "The access token is invalid"}
+		}
+		return nil
+	}
+	if a.user && !g.IsUser() {
+		return &starling.Error{Code: starling.Invalid, Message: "This method requires an authenticated user"}
+	}
+	if len(a.scopes) > 0 && (a.user || a.token) && !g.Scopes.AllowsAny(a.scopes...) {
+		return &starling.Error{Code: starling.Forbidden, Message: "This action is outside the authorized scopes"}
+	}
+	return nil
+}
+
+// bearerToken finds the access token in the Authorization header or an
+// access_token parameter.
+func bearerToken(r *http.Request, p *params) starling.Secret {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return starling.Secret(strings.TrimSpace(h[7:]))
+		}
+		return ""
+	}
+	if p != nil {
+		return starling.Secret(p.Get("access_token"))
+	}
+	return ""
+}
+
+var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeJSON encodes v as the response body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer jsonBufs.Put(buf)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"Internal error"}`)
+	}
+	b := buf.Bytes()
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

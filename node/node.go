@@ -1,0 +1,297 @@
+// Package node wires one Starling node together: the engine, the services
+// this node runs (local implementations, also served over NATS for other
+// nodes), clients for the services it does not run, and the HTTP gateway.
+// Whether a service is in this process or elsewhere is decided here, from
+// configuration; nothing else in Starling knows.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/auth"
+	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/gateway"
+	"github.com/starling-social/starling/notify"
+	"github.com/starling-social/starling/remote"
+	"github.com/starling-social/starling/telemetry"
+)
+
+// Services a node can run. "gateway" is the HTTP edge.
+var AllServices = []string{"auth", "feed", "media", "notify", "gateway"}
+
+// Config describes a node.
+type Config struct {
+	Engine    engine.Config
+	HTTPAddr  string   // listen address of the HTTP server
+	PublicURL *url.URL // base of URLs the API returns
+	Services  []string // subset of AllServices
+	Limits    *gateway.Limits
+	Telemetry *telemetry.Telemetry
+}
+
+// ParseServices parses a comma-separated service list; "all" means every
+// service.
+func ParseServices(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return AllServices, nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(AllServices, name) {
+			return nil, fmt.Errorf("unknown service %q (want some of %s, or all)", name, strings.Join(AllServices, ","))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// Node is a running node.
+type Node struct {
+	cfg      Config
+	tel      *telemetry.Telemetry
+	eng      *engine.Engine
+	ids      *engine.IDs
+	http     *http.Server
+	ln       net.Listener
+	closers  []func()
+	servers  []*remote.Server
+	breakers []*remote.Breaker
+	stopped  sync.Once
+
+	// The services as the gateway sees them.
+	Auth   starling.AuthService
+	Notify starling.NotifyService
+}
+
+func (n *Node) runs(service string) bool { return slices.Contains(n.cfg.Services, service) }
+
+// Start starts the engine, the services and the HTTP server. On error it
+// stops whatever it had started.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.Telemetry == nil {
+		cfg.Telemetry = telemetry.Discard()
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Telemetry.Log
+	}
+	n := &Node{cfg: cfg, tel: cfg.Telemetry}
+	defer func() {
+		if err != nil {
+			n.Shutdown(context.Background())
+		}
+	}()
+	if n.eng, err = engine.Start(ctx, cfg.Engine); err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.eng.Close)
+	if n.ids, err = n.eng.NewIDs(ctx); err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, n.ids.Close)
+	nc := n.eng.Conn()
+
+	// Auth.
+	if n.runs("auth") {
+		svc, err := auth.New(ctx, auth.Config{Engine: n.eng, IDs: n.ids, Telemetry: n.tel})
+		if err != nil {
+			return nil, fmt.Errorf("auth service: %w", err)
+		}
+		n.closers = append(n.closers, svc.Close)
+		if err := n.serve(remote.ServeAuth(nc, n.tel, svc)); err != nil {
+			return nil, err
+		}
+		n.Auth = svc
+	} else {
+		c := remote.NewAuthClient(nc, n.tel)
+		n.breakers = append(n.breakers, c.Breaker())
+		n.Auth = c
+	}
+
+	// Notify.
+	if n.runs("notify") {
+		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, Telemetry: n.tel})
+		if err != nil {
+			return nil, fmt.Errorf("notify service: %w", err)
+		}
+		n.closers = append(n.closers, svc.Close)
+		if err := n.serve(remote.ServeNotify(nc, n.tel, svc)); err != nil {
+			return nil, err
+		}
+		n.Notify = svc
+	} else {
+		c := remote.NewNotifyClient(nc, n.tel)
+		n.breakers = append(n.breakers, c.Breaker())
+		n.Notify = c
+	}
+
+	if cfg.HTTPAddr != "" {
+		if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("http listen: %w", err)
+		}
+	}
+	if n.cfg.PublicURL == nil {
+		n.cfg.PublicURL = defaultPublicURL(n.ln)
+	}
+
+	// The HTTP server: the whole API with the gateway, operations
+	// endpoints only without it.
+	var handler http.Handler
+	if n.runs("gateway") {
+		cache, err := auth.NewTokenCache(n.eng, n.Auth, 100_000)
+		if err != nil {
+			return nil, err
+		}
+		n.closers = append(n.closers, cache.Close)
+		handler = gateway.New(gateway.Config{
+			PublicURL: n.cfg.PublicURL, Auth: cache, Notify: n.Notify,
+			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits,
+		})
+	} else {
+		handler = n.opsHandler()
+	}
+	if n.ln != nil {
+		ln := n.ln
+		n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		go func() {
+			if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.tel.Log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	return n, nil
+}
+
+func (n *Node) serve(s *remote.Server, err error) error {
+	if err != nil {
+		return err
+	}
+	n.servers = append(n.servers, s)
+	return nil
+}
+
+// opsHandler serves health, readiness and metrics on nodes without a gateway.
+func (n *Node) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := n.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, `{"status":"unavailable"}`)
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	mux.Handle("GET /metrics", n.tel.Metrics.Handler())
+	return mux
+}
+
+// URL returns the base URL the HTTP server listens on.
+func (n *Node) URL() string {
+	if n.ln == nil {
+		return ""
+	}
+	return "http://" + n.ln.Addr().String()
+}
+
+// PublicURL returns the base of the URLs the API returns.
+func (n *Node) PublicURL() string { return strings.TrimRight(n.cfg.PublicURL.String(), "/") }
+
+// defaultPublicURL is http://localhost:<port> for a loopback or wildcard
+// listener, and http://<ip>:<port> otherwise.
+func defaultPublicURL(ln net.Listener) *url.URL {
+	if ln == nil {
+		return &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := "localhost"
+	if !addr.IP.IsLoopback() && !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, fmt.Sprint(addr.Port))}
+}
+
+// Engine returns the node's engine.
+func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// Ready reports whether the engine answers and every service this node
+// uses has a live instance and a closed circuit breaker.
+func (n *Node) Ready(ctx context.Context) error {
+	if err := n.eng.Healthy(ctx); err != nil {
+		return err
+	}
+	for _, b := range n.breakers {
+		if b.State() == remote.Open {
+			return fmt.Errorf("circuit breaker open for a downstream service")
+		}
+	}
+	for _, name := range AllServices {
+		if name == "gateway" || n.runs(name) || !n.used(name) {
+			continue
+		}
+		if err := ping(ctx, n.eng.Conn(), name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// used reports whether this node calls service (only the gateway calls
+// others, for now).
+func (n *Node) used(service string) bool {
+	switch service {
+	case "auth", "notify":
+		return n.runs("gateway")
+	}
+	return false
+}
+
+// ping asks the micro service discovery whether an instance of service
+// answers.
+func ping(ctx context.Context, nc *nats.Conn, service string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := nc.RequestWithContext(ctx, "$SRV.PING.starling-"+service, nil); err != nil {
+		return fmt.Errorf("%s service unreachable: %w", service, err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests, waits for in-flight ones (until ctx
+// ends), stops serving services, then stops the engine.
+func (n *Node) Shutdown(ctx context.Context) {
+	n.stopped.Do(func() {
+		if n.http != nil {
+			if err := n.http.Shutdown(ctx); err != nil {
+				n.tel.Log.Warn("http shutdown", "err", err)
+				_ = n.http.Close()
+			}
+		} else if n.ln != nil {
+			_ = n.ln.Close()
+		}
+		for _, s := range n.servers {
+			_ = s.Stop()
+		}
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			n.closers[i]()
+		}
+	})
+}
