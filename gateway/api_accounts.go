@@ -69,11 +69,21 @@ func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request, c *call) (
 
 // GET /api/v1/accounts/verify_credentials
 func (s *Server) handleVerifyCredentials(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	a, err := s.account(r, c.viewer())
+	return s.credentialAccount(r, c.viewer())
+}
+
+// credentialAccount renders the signed-in account with its source and the
+// number of pending follow requests.
+func (s *Server) credentialAccount(r *http.Request, id starling.ID) (any, error) {
+	a, err := s.account(r, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.credentialAccountJSON(a, 0), nil
+	reqs, err := s.feed.FollowRequests(r.Context(), id, starling.Page{Limit: 80})
+	if err != nil {
+		return nil, err
+	}
+	return s.credentialAccountJSON(a, int64(len(reqs.Accounts))), nil
 }
 
 // PATCH /api/v1/accounts/update_credentials
@@ -99,14 +109,19 @@ func (s *Server) handleUpdateCredentials(w http.ResponseWriter, r *http.Request,
 		return nil, err
 	}
 	u.Language = c.p.OptString("source[language]")
-	if _, err := s.auth.UpdateAccount(r.Context(), c.viewer(), u); err != nil {
+	updated, err := s.auth.UpdateAccount(r.Context(), c.viewer(), u)
+	if err != nil {
 		return nil, err
 	}
+	// Answer with the profile just written (caches elsewhere catch up
+	// asynchronously) and the current counters.
 	a, err := s.account(r, c.viewer())
 	if err != nil {
 		return nil, err
 	}
-	return s.credentialAccountJSON(a, 0), nil
+	p := *updated
+	p.StatusesCount, p.FollowersCount, p.FollowingCount, p.LastStatusAt = a.StatusesCount, a.FollowersCount, a.FollowingCount, a.LastStatusAt
+	return s.credentialAccountJSON(&p, 0), nil
 }
 
 // GET /api/v1/accounts/{id}
@@ -148,7 +163,14 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request, c *call) (
 
 // account loads a profile with its counters.
 func (s *Server) account(r *http.Request, id starling.ID) (*starling.Account, error) {
-	return s.auth.Account(r.Context(), id)
+	as, err := s.feed.Accounts(r.Context(), []starling.ID{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, errNotFound
+	}
+	return as[0], nil
 }
 
 func cut(s string, sep byte) (before, after string, ok bool) {

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	"github.com/starling-social/starling"
 )
 
 // Scopes per kind of endpoint: a token must hold the parent scope or one of
@@ -27,6 +29,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	read := func(scopes []string) access { return access{user: true, scopes: scopes} }
 	write := func(scopes []string) access { return access{user: true, scopes: scopes, class: "write"} }
 	public := access{}
+	optional := func(scopes []string) access { return access{scopes: scopes} }
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealth)
@@ -47,8 +50,42 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/accounts", s.api(access{token: true, scopes: writeAccounts, class: "auth", limit: "signup"}, s.handleSignUp))
 	mux.Handle("GET /api/v1/accounts/verify_credentials", s.api(read(readAccounts), s.handleVerifyCredentials))
 	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(write(writeAccounts), s.handleUpdateCredentials))
-	mux.Handle("GET /api/v1/accounts/lookup", s.api(public, s.handleLookup))
-	mux.Handle("GET /api/v1/accounts/{id}", s.api(public, s.handleAccount))
+	mux.Handle("GET /api/v1/accounts/lookup", s.api(optional(readAccounts), s.handleLookup))
+	mux.Handle("GET /api/v1/accounts/{id}", s.api(optional(readAccounts), s.handleAccount))
+	mux.Handle("GET /api/v1/accounts/{id}/statuses", s.api(optional(readStatuses), s.handleAccountStatuses))
+	mux.Handle("GET /api/v1/accounts/{id}/followers", s.api(optional(readAccounts), s.handleAccountList(func(r *http.Request, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.Followers(r.Context(), viewer, id, p)
+	})))
+	mux.Handle("GET /api/v1/accounts/{id}/following", s.api(optional(readAccounts), s.handleAccountList(func(r *http.Request, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.Following(r.Context(), viewer, id, p)
+	})))
+	mux.Handle("POST /api/v1/accounts/{id}/follow", s.api(write(writeFollows), s.handleFollow))
+	mux.Handle("POST /api/v1/accounts/{id}/unfollow", s.api(write(writeFollows), s.handleUnfollow))
+	mux.Handle("GET /api/v1/accounts/relationships", s.api(read(readFollows), s.handleRelationships))
+	mux.Handle("GET /api/v1/follow_requests", s.api(read(readFollows), s.handleFollowRequests))
+	mux.Handle("POST /api/v1/follow_requests/{id}/authorize", s.api(write(writeFollows), s.handleFollowRequestDecision(true)))
+	mux.Handle("POST /api/v1/follow_requests/{id}/reject", s.api(write(writeFollows), s.handleFollowRequestDecision(false)))
+
+	// Statuses and timelines.
+	mux.Handle("POST /api/v1/statuses", s.api(write(writeStatuses), s.handleCreateStatus))
+	mux.Handle("GET /api/v1/statuses/{id}", s.api(optional(readStatuses), s.handleStatus))
+	mux.Handle("PUT /api/v1/statuses/{id}", s.api(write(writeStatuses), s.handleEditStatus))
+	mux.Handle("DELETE /api/v1/statuses/{id}", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, s.handleDeleteStatus))
+	mux.Handle("GET /api/v1/statuses/{id}/context", s.api(optional(readStatuses), s.handleContext))
+	actions := s.routesStatusActions()
+	mux.Handle("POST /api/v1/statuses/{id}/favourite", s.api(write(writeFavs), actions["favourite"]))
+	mux.Handle("POST /api/v1/statuses/{id}/unfavourite", s.api(write(writeFavs), actions["unfavourite"]))
+	mux.Handle("POST /api/v1/statuses/{id}/reblog", s.api(write(writeStatuses), actions["reblog"]))
+	mux.Handle("POST /api/v1/statuses/{id}/unreblog", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, actions["unreblog"]))
+	mux.Handle("GET /api/v1/statuses/{id}/favourited_by", s.api(optional(readAccounts), s.handleStatusAccounts(func(c *call, r *http.Request, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.FavouritedBy(r.Context(), c.viewer(), id, p)
+	})))
+	mux.Handle("GET /api/v1/statuses/{id}/reblogged_by", s.api(optional(readAccounts), s.handleStatusAccounts(func(c *call, r *http.Request, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.RebloggedBy(r.Context(), c.viewer(), id, p)
+	})))
+	mux.Handle("GET /api/v1/timelines/home", s.api(read(readStatuses), s.handleHome))
+	mux.Handle("GET /api/v1/timelines/public", s.api(optional(readStatuses), s.handlePublic))
+	mux.Handle("GET /api/v1/timelines/tag/{hashtag}", s.api(optional(readStatuses), s.handleTag))
 
 	// Markers.
 	mux.Handle("GET /api/v1/markers", s.api(read(readStatuses), s.handleGetMarkers))

@@ -28,6 +28,7 @@ type Config struct {
 	Title     string
 
 	Auth   starling.AuthService
+	Feed   starling.FeedService
 	Notify starling.NotifyService
 
 	Telemetry *telemetry.Telemetry
@@ -49,7 +50,9 @@ type Server struct {
 	log     *slog.Logger
 	tel     *telemetry.Telemetry
 	auth    starling.AuthService
+	feed    starling.FeedService
 	notify  starling.NotifyService
+	render  *renderer
 	limits  Limits
 	shed    map[string]chan struct{}
 	limiter *rateLimiter
@@ -79,11 +82,13 @@ func New(cfg Config) *Server {
 		log:     cfg.Telemetry.Log.With("component", "gateway"),
 		tel:     cfg.Telemetry,
 		auth:    cfg.Auth,
+		feed:    cfg.Feed,
 		notify:  cfg.Notify,
 		limits:  limits,
 		shed:    map[string]chan struct{}{},
 		limiter: newRateLimiter(),
 	}
+	s.render = newRenderer(s.base)
 	for class, n := range limits.Inflight {
 		s.shed[class] = make(chan struct{}, n)
 	}
@@ -99,7 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 type access struct {
 	user   bool     // a user token is required
 	token  bool     // some token (app or user) is required
-	scopes []string // one of these scopes is required (when a token is present or required)
+	scopes []string // a token, when present, must hold one of these scopes
 	class  string   // load-shedding class: read, write, auth, media
 	limit  string   // an extra rate limit: signup, signin, media, delete
 	upload int64    // maximum multipart body (uploads)
@@ -216,7 +221,7 @@ func (s *Server) authorize(a access, g *starling.Grant) error {
 	if a.user && !g.IsUser() {
 		return &starling.Error{Code: starling.Invalid, Message: "This method requires an authenticated user"}
 	}
-	if len(a.scopes) > 0 && (a.user || a.token) && !g.Scopes.AllowsAny(a.scopes...) {
+	if len(a.scopes) > 0 && !g.Scopes.AllowsAny(a.scopes...) {
 		return &starling.Error{Code: starling.Forbidden, Message: "This action is outside the authorized scopes"}
 	}
 	return nil

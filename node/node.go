@@ -22,6 +22,7 @@ import (
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/auth"
 	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/feed"
 	"github.com/starling-social/starling/gateway"
 	"github.com/starling-social/starling/notify"
 	"github.com/starling-social/starling/remote"
@@ -39,6 +40,9 @@ type Config struct {
 	Services  []string // subset of AllServices
 	Limits    *gateway.Limits
 	Telemetry *telemetry.Telemetry
+	// FanoutThreshold: accounts with more followers are merged into home
+	// timelines at read time (0: the feed default).
+	FanoutThreshold int
 }
 
 // ParseServices parses a comma-separated service list; "all" means every
@@ -75,6 +79,7 @@ type Node struct {
 
 	// The services as the gateway sees them.
 	Auth   starling.AuthService
+	Feed   starling.FeedService
 	Notify starling.NotifyService
 }
 
@@ -122,6 +127,39 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Auth = c
 	}
 
+	// The public URL is known once the HTTP listener is.
+	if cfg.HTTPAddr != "" {
+		if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("http listen: %w", err)
+		}
+	}
+	if n.cfg.PublicURL == nil {
+		n.cfg.PublicURL = defaultPublicURL(n.ln)
+	}
+
+	// Feed.
+	if n.runs("feed") {
+		svc, err := feed.New(ctx, feed.Config{Engine: n.eng, IDs: n.ids, Auth: n.Auth, Telemetry: n.tel,
+			PublicURL: n.cfg.PublicURL, FanoutThreshold: cfg.FanoutThreshold})
+		if err != nil {
+			return nil, fmt.Errorf("feed service: %w", err)
+		}
+		n.closers = append(n.closers, svc.Close)
+		start := time.Now()
+		if err := svc.WaitReady(ctx); err != nil {
+			return nil, err
+		}
+		n.tel.Log.Info("feed view ready", "replay", time.Since(start).Round(time.Millisecond))
+		if err := n.serve(remote.ServeFeed(nc, n.tel, svc)); err != nil {
+			return nil, err
+		}
+		n.Feed = svc
+	} else {
+		c := remote.NewFeedClient(nc, n.tel)
+		n.breakers = append(n.breakers, c.Breaker())
+		n.Feed = c
+	}
+
 	// Notify.
 	if n.runs("notify") {
 		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, Telemetry: n.tel})
@@ -139,15 +177,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Notify = c
 	}
 
-	if cfg.HTTPAddr != "" {
-		if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("http listen: %w", err)
-		}
-	}
-	if n.cfg.PublicURL == nil {
-		n.cfg.PublicURL = defaultPublicURL(n.ln)
-	}
-
 	// The HTTP server: the whole API with the gateway, operations
 	// endpoints only without it.
 	var handler http.Handler
@@ -158,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		n.closers = append(n.closers, cache.Close)
 		handler = gateway.New(gateway.Config{
-			PublicURL: n.cfg.PublicURL, Auth: cache, Notify: n.Notify,
+			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify,
 			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits,
 		})
 	} else {
@@ -258,7 +287,9 @@ func (n *Node) Ready(ctx context.Context) error {
 // others, for now).
 func (n *Node) used(service string) bool {
 	switch service {
-	case "auth", "notify":
+	case "auth":
+		return n.runs("gateway") || n.runs("feed")
+	case "feed", "notify":
 		return n.runs("gateway")
 	}
 	return false

@@ -29,7 +29,9 @@ type NodeOption func(*node.Config)
 func WithLimits(l gateway.Limits) NodeOption { return func(c *node.Config) { c.Limits = &l } }
 
 // WithTelemetry sets the node's telemetry.
-func WithTelemetry(t *telemetry.Telemetry) NodeOption { return func(c *node.Config) { c.Telemetry = t } }
+func WithTelemetry(t *telemetry.Telemetry) NodeOption {
+	return func(c *node.Config) { c.Telemetry = t }
+}
 
 // WithServices sets the services the node runs.
 func WithServices(s ...string) NodeOption { return func(c *node.Config) { c.Services = s } }
@@ -253,3 +255,7 @@ func (c *Client) SignUp(prefix string) *User {
 	acct := u.Must(200, "GET", "/api/v1/accounts/verify_credentials", nil).Map(c.t)
 	return &User{Client: u, ID: acct["id"].(string), Username: name}
 }
+
+// WithFanoutThreshold sets the follower count above which posts are merged
+// into home timelines at read time.
+func WithFanoutThreshold(n int) NodeOption { return func(c *node.Config) { c.FanoutThreshold = n } }

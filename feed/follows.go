@@ -1,0 +1,224 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/starling-social/starling"
+)
+
+// Follow follows target, or requests to when target is locked. Following
+// again changes the options (reblogs, notify, languages).
+func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o starling.FollowOptions) (*starling.Relationship, error) {
+	ctx, span := s.tel.Tracer.Start(ctx, "feed.Follow")
+	defer span.End()
+	if follower == target {
+		return nil, &starling.Error{Code: starling.Forbidden, Message: "This action is not allowed"}
+	}
+	if len(o.Languages) > 16 {
+		return nil, starling.Errorf(starling.Invalid, "Validation failed: too many languages")
+	}
+	t, err := s.profiles.one(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	key := followKey(follower, target)
+	for attempt := 0; attempt < 3; attempt++ {
+		ent, err := s.tab.Get(ctx, key)
+		switch {
+		case starling.IsCode(err, starling.NotFound):
+			id, err := s.ids.Next()
+			if err != nil {
+				return nil, err
+			}
+			rec := followRecord{ID: id, Requested: t.Locked, Reblogs: true, Created: s.now().UTC()}
+			applyOptions(&rec, o)
+			data := mustJSON(rec)
+			rev, err := s.tab.Create(ctx, key, data, 0)
+			if starling.IsCode(err, starling.Conflict) {
+				continue // a concurrent follow won: update its options
+			}
+			if err != nil {
+				return nil, err
+			}
+			s.apply(key, rev, data, false)
+			return s.relationship(follower, target), nil
+		case err != nil:
+			return nil, err
+		}
+		var rec followRecord
+		if err := json.Unmarshal(ent.Value, &rec); err != nil {
+			return nil, starling.Wrap(starling.Internal, "", err)
+		}
+		before := rec
+		applyOptions(&rec, o)
+		if before.Reblogs == rec.Reblogs && before.Notify == rec.Notify && slices.Equal(before.Languages, rec.Languages) {
+			return s.relationship(follower, target), nil
+		}
+		data := mustJSON(rec)
+		rev, err := s.tab.Update(ctx, key, data, ent.Revision)
+		if starling.IsCode(err, starling.Conflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.apply(key, rev, data, false)
+		return s.relationship(follower, target), nil
+	}
+	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+}
+
+func applyOptions(rec *followRecord, o starling.FollowOptions) {
+	if o.Reblogs != nil {
+		rec.Reblogs = *o.Reblogs
+	}
+	if o.Notify != nil {
+		rec.Notify = *o.Notify
+	}
+	if o.Languages != nil {
+		rec.Languages = o.Languages
+	}
+}
+
+// Unfollow removes a follow or a pending request; repeating it is harmless.
+func (s *Service) Unfollow(ctx context.Context, follower, target starling.ID) (*starling.Relationship, error) {
+	ctx, span := s.tel.Tracer.Start(ctx, "feed.Unfollow")
+	defer span.End()
+	if _, err := s.profiles.one(ctx, target); err != nil {
+		return nil, err
+	}
+	if err := s.deleteKey(ctx, followKey(follower, target)); err != nil {
+		return nil, err
+	}
+	return s.relationship(follower, target), nil
+}
+
+// AuthorizeFollowRequest accepts requester's pending request to follow viewer.
+func (s *Service) AuthorizeFollowRequest(ctx context.Context, viewer, requester starling.ID) (*starling.Relationship, error) {
+	key := followKey(requester, viewer)
+	for attempt := 0; attempt < 3; attempt++ {
+		ent, err := s.tab.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		var rec followRecord
+		if err := json.Unmarshal(ent.Value, &rec); err != nil {
+			return nil, starling.Wrap(starling.Internal, "", err)
+		}
+		if !rec.Requested {
+			return s.relationship(viewer, requester), nil
+		}
+		rec.Requested = false
+		data := mustJSON(rec)
+		rev, err := s.tab.Update(ctx, key, data, ent.Revision)
+		if starling.IsCode(err, starling.Conflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.apply(key, rev, data, false)
+		return s.relationship(viewer, requester), nil
+	}
+	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+}
+
+// RejectFollowRequest refuses requester's pending request.
+func (s *Service) RejectFollowRequest(ctx context.Context, viewer, requester starling.ID) (*starling.Relationship, error) {
+	key := followKey(requester, viewer)
+	ent, err := s.tab.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var rec followRecord
+	if err := json.Unmarshal(ent.Value, &rec); err != nil {
+		return nil, starling.Wrap(starling.Internal, "", err)
+	}
+	if rec.Requested {
+		if err := s.tab.Delete(ctx, key, ent.Revision); err != nil {
+			return nil, err
+		}
+		s.apply(key, ent.Revision+1, nil, true)
+	}
+	return s.relationship(viewer, requester), nil
+}
+
+// relationship reads viewer's relationship to other from the view.
+func (s *Service) relationship(viewer, other starling.ID) *starling.Relationship {
+	v := s.view
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.relationship(viewer, other)
+}
+
+func (v *view) relationship(viewer, other starling.ID) *starling.Relationship {
+	r := &starling.Relationship{ID: other}
+	if e := v.follows[viewer][other]; e != nil {
+		if e.Requested {
+			r.Requested = true
+		} else {
+			r.Following = true
+			r.ShowingReblogs = e.Reblogs
+			r.Notifying = e.Notify
+			r.Languages = e.Languages
+		}
+	}
+	if e := v.follows[other][viewer]; e != nil {
+		if e.Requested {
+			r.RequestedBy = true
+		} else {
+			r.FollowedBy = true
+		}
+	}
+	return r
+}
+
+// Relationships returns viewer's relationships to ids.
+func (s *Service) Relationships(ctx context.Context, viewer starling.ID, ids []starling.ID) ([]*starling.Relationship, error) {
+	if len(ids) > 1000 {
+		return nil, starling.Errorf(starling.Invalid, "too many accounts requested")
+	}
+	v := s.view
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]*starling.Relationship, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, v.relationship(viewer, id))
+	}
+	return out, nil
+}
+
+// Followers lists an account's followers, newest follow first.
+func (s *Service) Followers(ctx context.Context, viewer, account starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	if _, err := s.profiles.one(ctx, account); err != nil {
+		return nil, err
+	}
+	v := s.view
+	v.mu.RLock()
+	es := pageEdges(v.followers[account], p, clampLimit(p.Limit, accountsLimit))
+	v.mu.RUnlock()
+	return s.accountPage(ctx, es)
+}
+
+// Following lists the accounts an account follows, newest follow first.
+func (s *Service) Following(ctx context.Context, viewer, account starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	if _, err := s.profiles.one(ctx, account); err != nil {
+		return nil, err
+	}
+	v := s.view
+	v.mu.RLock()
+	es := pageEdges(v.following[account], p, clampLimit(p.Limit, accountsLimit))
+	v.mu.RUnlock()
+	return s.accountPage(ctx, es)
+}
+
+// FollowRequests lists the pending requests to follow viewer.
+func (s *Service) FollowRequests(ctx context.Context, viewer starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	v := s.view
+	v.mu.RLock()
+	es := pageEdges(v.requests[viewer], p, clampLimit(p.Limit, accountsLimit))
+	v.mu.RUnlock()
+	return s.accountPage(ctx, es)
+}

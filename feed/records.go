@@ -1,0 +1,114 @@
+package feed
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/starling-social/starling"
+)
+
+// The feed table's keys, partitioned by their second token:
+//
+//	post.<id>                  a status (source of truth; the post record is also the fan-out event)
+//	follow.<follower>.<target> a follow edge or request
+//	fav.<status>.<account>     a favourite
+//	boost.<status>.<account>   a reblog claim, pointing at the wrapper status
+//	idem.<account>.<sha256>    an Idempotency-Key, for an hour
+const (
+	kindPost   = "post"
+	kindFollow = "follow"
+	kindFav    = "fav"
+	kindBoost  = "boost"
+	kindIdem   = "idem"
+)
+
+func postKey(id starling.ID) string { return kindPost + "." + id.String() }
+func followKey(follower, target starling.ID) string {
+	return fmt.Sprintf("%s.%d.%d", kindFollow, follower, target)
+}
+func favKey(status, account starling.ID) string {
+	return fmt.Sprintf("%s.%d.%d", kindFav, status, account)
+}
+func boostKey(status, account starling.ID) string {
+	return fmt.Sprintf("%s.%d.%d", kindBoost, status, account)
+}
+func idemKey(account starling.ID, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("%s.%d.%s", kindIdem, account, hex.EncodeToString(h[:16]))
+}
+
+// splitKey returns a key's kind and its ID tokens.
+func splitKey(key string) (kind string, a, b starling.ID, ok bool) {
+	parts := strings.Split(key, ".")
+	if len(parts) < 2 {
+		return "", 0, 0, false
+	}
+	kind = parts[0]
+	var err error
+	if a, err = starling.ParseID(parts[1]); err != nil {
+		return kind, 0, 0, kind == kindIdem
+	}
+	if len(parts) > 2 {
+		if b, err = starling.ParseID(parts[2]); err != nil {
+			return kind, a, 0, kind == kindIdem
+		}
+	}
+	return kind, a, b, true
+}
+
+// postRecord is a status as stored.
+type postRecord struct {
+	ID             starling.ID         `json:"id"`
+	Account        starling.ID         `json:"account"`
+	Created        time.Time           `json:"created"`
+	Edited         *time.Time          `json:"edited,omitempty"`
+	Text           string              `json:"text,omitempty"`
+	Content        string              `json:"content,omitempty"`
+	Spoiler        string              `json:"spoiler,omitempty"`
+	Sensitive      bool                `json:"sensitive,omitempty"`
+	Visibility     starling.Visibility `json:"visibility"`
+	Language       string              `json:"language,omitempty"`
+	ReplyTo        starling.ID         `json:"reply_to,omitempty"`
+	ReplyToAccount starling.ID         `json:"reply_to_account,omitempty"`
+	ReblogOf       starling.ID         `json:"reblog_of,omitempty"`
+	Mentions       []starling.Mention  `json:"mentions,omitempty"`
+	Tags           []string            `json:"tags,omitempty"`
+	Media          []starling.ID       `json:"media,omitempty"`
+	AppName        string              `json:"app_name,omitempty"`
+	AppWebsite     string              `json:"app_website,omitempty"`
+}
+
+func (r *postRecord) status(rev uint64) *starling.Status {
+	return &starling.Status{
+		ID: r.ID, AccountID: r.Account, CreatedAt: r.Created, EditedAt: r.Edited, Text: r.Text, Content: r.Content,
+		SpoilerText: r.Spoiler, Sensitive: r.Sensitive, Visibility: r.Visibility, Language: r.Language,
+		InReplyToID: r.ReplyTo, InReplyToAccountID: r.ReplyToAccount, ReblogOfID: r.ReblogOf,
+		Mentions: r.Mentions, Tags: r.Tags, MediaIDs: r.Media, AppName: r.AppName, AppWebsite: r.AppWebsite, Revision: rev,
+	}
+}
+
+// followRecord is a follow edge: following, or requested of a locked account.
+type followRecord struct {
+	ID        starling.ID `json:"id"`
+	Requested bool        `json:"requested,omitempty"`
+	Reblogs   bool        `json:"reblogs"`
+	Notify    bool        `json:"notify,omitempty"`
+	Languages []string    `json:"languages,omitempty"`
+	Created   time.Time   `json:"created"`
+}
+
+type favRecord struct {
+	ID      starling.ID `json:"id"`
+	Created time.Time   `json:"created"`
+}
+
+type boostRecord struct {
+	Wrapper starling.ID `json:"wrapper"`
+}
+
+type idemRecord struct {
+	Status starling.ID `json:"status"`
+}
