@@ -152,9 +152,23 @@ type File struct {
 }
 
 // Do sends a request. body may be nil, Form, JSONBody, Multipart or []byte
-// (sent as-is with Content-Type from header).
+// (sent as-is with Content-Type from header). A transport error fails the
+// test.
 func (c *Client) Do(method, path string, body any, header ...string) *Response {
 	c.t.Helper()
+	r, err := c.TryDo(method, path, body, header...)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Decode decodes the body into v.
+func (r *Response) Decode(v any) error { return json.Unmarshal(r.Body, v) }
+
+// TryDo is Do that returns transport errors instead of failing the test
+// (for requests to a server the test is about to kill).
+func (c *Client) TryDo(method, path string, body any, header ...string) (*Response, error) {
 	var rd io.Reader
 	ct := ""
 	switch b := body.(type) {
@@ -185,7 +199,7 @@ func (c *Client) Do(method, path string, body any, header ...string) *Response {
 	case []byte:
 		rd = bytes.NewReader(b)
 	default:
-		c.t.Fatalf("unsupported body %T", body)
+		return nil, fmt.Errorf("unsupported body %T", body)
 	}
 	url := path
 	if !strings.HasPrefix(path, "http") {
@@ -193,7 +207,7 @@ func (c *Client) Do(method, path string, body any, header ...string) *Response {
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return nil, err
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
@@ -206,14 +220,14 @@ func (c *Client) Do(method, path string, body any, header ...string) *Response {
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
 // Must sends a request and fails the test unless the status is want.

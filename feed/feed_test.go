@@ -1,0 +1,364 @@
+package feed_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/feed"
+	"github.com/starling-social/starling/internal/startest"
+	"github.com/starling-social/starling/remote"
+)
+
+// profiles is an AuthService that only knows profiles: the Feed service
+// needs nothing else from Auth, and creating thousands of real accounts
+// would spend the test's time hashing passwords.
+type profiles struct {
+	starling.AuthService // unused methods panic
+	mu                   sync.Mutex
+	byID                 map[starling.ID]*starling.Account
+}
+
+func newProfiles() *profiles { return &profiles{byID: map[starling.ID]*starling.Account{}} }
+
+func (p *profiles) add(id starling.ID, name string, locked bool) {
+	p.mu.Lock()
+	p.byID[id] = &starling.Account{ID: id, Username: name, Locked: locked, Privacy: starling.Public, CreatedAt: time.Now()}
+	p.mu.Unlock()
+}
+
+func (p *profiles) Account(ctx context.Context, id starling.ID) (*starling.Account, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a := p.byID[id]; a != nil {
+		return a, nil
+	}
+	return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+}
+
+func (p *profiles) Accounts(ctx context.Context, ids []starling.ID) ([]*starling.Account, error) {
+	var out []*starling.Account
+	for _, id := range ids {
+		if a, err := p.Account(ctx, id); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (p *profiles) LookupAccount(ctx context.Context, name string) (*starling.Account, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.byID {
+		if strings.EqualFold(a.Username, name) {
+			return a, nil
+		}
+	}
+	return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+}
+
+type env struct {
+	eng  *engine.Engine
+	ids  *engine.IDs
+	auth *profiles
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	eng := startest.Engine(t)
+	return &env{eng: eng, ids: startest.IDs(t, eng), auth: newProfiles()}
+}
+
+// service starts a Feed service on the environment's engine and waits for
+// its view.
+func (e *env) service(t *testing.T, threshold int) *feed.Service {
+	t.Helper()
+	u, _ := url.Parse("https://starling.test")
+	svc, err := feed.New(context.Background(), feed.Config{Engine: e.eng, IDs: e.ids, Auth: e.auth, Telemetry: startest.Telemetry(t),
+		PublicURL: u, FanoutThreshold: threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := svc.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// account creates a profile and returns its ID.
+func (e *env) account(t *testing.T, name string) starling.ID {
+	t.Helper()
+	id, err := e.ids.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.auth.add(id, name, false)
+	return id
+}
+
+// TestContract runs the same operations against the local service and a
+// NATS client of it.
+func TestContract(t *testing.T) {
+	e := newEnv(t)
+	local := e.service(t, 0)
+	srv, err := remote.ServeFeed(e.eng.Conn(), startest.Telemetry(t), local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	nc, err := nats.Connect(e.eng.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	impls := map[string]starling.FeedService{"local": local, "remote": remote.NewFeedClient(nc, startest.Telemetry(t))}
+	for name, svc := range impls {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := e.account(t, name+"a"), e.account(t, name+"b")
+			if _, err := svc.Follow(ctx, b, a, starling.FollowOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := svc.CreateStatus(ctx, a, starling.NewStatus{Text: "hello @" + name + "b #Tag"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Account == nil || st.Account.ID != a || len(st.Mentions) != 1 || st.Tags[0] != "tag" || st.Account.StatusesCount != 1 {
+				t.Fatalf("created = %+v", st)
+			}
+			home, err := svc.HomeTimeline(ctx, b, starling.Page{})
+			if err != nil || len(home) != 1 || home[0].ID != st.ID {
+				t.Fatalf("home = %v, %v", home, err)
+			}
+			fav, err := svc.Favourite(ctx, b, st.ID)
+			if err != nil || !fav.Viewer.Favourited || fav.Counts.Favourites != 1 {
+				t.Fatalf("favourite = %+v, %v", fav, err)
+			}
+			_, err = svc.Status(ctx, b, 12345)
+			if starling.ErrorCode(err) != starling.NotFound {
+				t.Fatalf("missing status: %v", err)
+			}
+			_, err = svc.CreateStatus(ctx, a, starling.NewStatus{Text: strings.Repeat("x", 501)})
+			if e := starling.AsError(err); e == nil || e.Code != starling.Invalid || !strings.Contains(e.Message, "500") {
+				t.Fatalf("too long: %v", err)
+			}
+			rels, err := svc.Relationships(ctx, b, []starling.ID{a})
+			if err != nil || !rels[0].Following {
+				t.Fatalf("relationships = %v, %v", rels, err)
+			}
+			if _, err := svc.DeleteStatus(ctx, a, st.ID); err != nil {
+				t.Fatal(err)
+			}
+			if home, _ := svc.HomeTimeline(ctx, b, starling.Page{}); len(home) != 0 {
+				t.Fatalf("home after delete = %v", home)
+			}
+		})
+	}
+}
+
+// datasets finds ../shared/datasets from the package directory upward.
+func datasets(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for range 6 {
+		p := filepath.Join(dir, "shared", "datasets")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+		dir = filepath.Dir(dir)
+	}
+	t.Skip("shared/datasets not found")
+	return ""
+}
+
+func loadEdges(t *testing.T, path string) [][2]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][2]int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var a, b int
+		if _, err := fmt.Sscan(sc.Text(), &a, &b); err == nil {
+			out = append(out, [2]int{a, b})
+		}
+	}
+	return out
+}
+
+// TestReed98HomesConverge loads the Reed98 graph (each undirected edge is
+// two follows), posts from every user concurrently, and checks that every
+// home timeline equals the merge of the followed accounts' posts — on the
+// service that wrote everything and on a second instance that rebuilt its
+// view from the streams.
+func TestReed98HomesConverge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a 962-user graph")
+	}
+	edges := loadEdges(t, filepath.Join(datasets(t), "socfb-Reed98", "socfb-Reed98.edges"))
+	e := newEnv(t)
+	svc := e.service(t, 0)
+	ctx := context.Background()
+
+	n := 0
+	for _, ed := range edges {
+		n = max(n, ed[0]+1, ed[1]+1)
+	}
+	users := make([]starling.ID, n)
+	for i := range users {
+		users[i] = e.account(t, fmt.Sprintf("u%d", i))
+	}
+	following := make([]map[int]bool, n)
+	for i := range following {
+		following[i] = map[int]bool{}
+	}
+	var follows [][2]int
+	for _, ed := range edges {
+		follows = append(follows, [2]int{ed[0], ed[1]}, [2]int{ed[1], ed[0]})
+		following[ed[0]][ed[1]] = true
+		following[ed[1]][ed[0]] = true
+	}
+	parallel(t, len(follows), 16, func(i int) error {
+		_, err := svc.Follow(ctx, users[follows[i][0]], users[follows[i][1]], starling.FollowOptions{})
+		return err
+	})
+	const perUser = 2
+	posts := make([][]starling.ID, n)
+	var mu sync.Mutex
+	order := rand.Perm(n * perUser)
+	parallel(t, len(order), 16, func(i int) error {
+		u := order[i] % n
+		st, err := svc.CreateStatus(ctx, users[u], starling.NewStatus{Text: fmt.Sprintf("post %d from u%d", i, u)})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		posts[u] = append(posts[u], st.ID)
+		mu.Unlock()
+		return nil
+	})
+	expected := func(u int) []starling.ID {
+		var want []starling.ID
+		want = append(want, posts[u]...)
+		for f := range following[u] {
+			want = append(want, posts[f]...)
+		}
+		slices.SortFunc(want, func(a, b starling.ID) int { return cmp(b, a) })
+		if len(want) > 800 {
+			want = want[:800]
+		}
+		return want
+	}
+	check := func(name string, s starling.FeedService) {
+		t.Helper()
+		bad := 0
+		for u := range n {
+			got := readHome(t, s, users[u])
+			if want := expected(u); !slices.Equal(got, want) {
+				bad++
+				if bad <= 3 {
+					t.Errorf("%s: home of u%d has %d entries, want %d", name, u, len(got), len(want))
+				}
+			}
+		}
+		if bad > 0 {
+			t.Fatalf("%s: %d of %d home timelines differ", name, bad, n)
+		}
+	}
+	check("writer", svc)
+	// A second instance (another node, or this one after a restart)
+	// rebuilds the same homes from the streams.
+	check("replayed", e.service(t, 0))
+	// Counters equal their edges.
+	accts, err := svc.Accounts(ctx, users[:50])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range accts {
+		if a.FollowersCount != int64(len(following[i])) || a.FollowingCount != int64(len(following[i])) || a.StatusesCount != perUser {
+			t.Fatalf("u%d counters %d/%d/%d, want %d/%d/%d", i, a.FollowersCount, a.FollowingCount, a.StatusesCount, len(following[i]), len(following[i]), perUser)
+		}
+	}
+}
+
+func cmp(a, b starling.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// readHome pages through a whole home timeline.
+func readHome(t *testing.T, s starling.FeedService, u starling.ID) []starling.ID {
+	t.Helper()
+	var out []starling.ID
+	var max starling.ID
+	for range 30 {
+		page, err := s.HomeTimeline(context.Background(), u, starling.Page{MaxID: max, Limit: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, st := range page {
+			out = append(out, st.ID)
+		}
+		max = page[len(page)-1].ID
+	}
+	return out
+}
+
+// parallel runs f(0..n-1) on workers goroutines and fails on the first error.
+func parallel(t *testing.T, n, workers int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
