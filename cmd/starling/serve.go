@@ -24,7 +24,7 @@ import (
 type serveFlags struct {
 	data, httpAddr, publicURL, natsListen, natsURL, natsToken string
 	nodeName, cluster, peers, services, fsync                 string
-	replicas, partitions                                      int
+	replicas, partitions, fanoutThreshold                     int
 	logLevel, logFormat, traceExporter                        string
 	limits                                                    gateway.Limits
 	drainTimeout                                              time.Duration
@@ -43,6 +43,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.peers, "peers", "", "comma-separated route addresses of the other nodes")
 	fs.IntVar(&f.replicas, "replicas", 1, "copies of each stream the cluster keeps")
 	fs.IntVar(&f.partitions, "partitions", engine.DefaultPartitions, "partitions of each table (fixed for the life of the data)")
+	fs.IntVar(&f.fanoutThreshold, "fanout-threshold", 10_000, "accounts with more followers are merged into home timelines at read time instead of fanned out")
 	fs.StringVar(&f.services, "services", "all", "services this node runs: all, or a comma-separated subset of auth,feed,media,notify,gateway")
 	fs.StringVar(&f.fsync, "fsync", "always", "when the engine flushes writes to disk: always (before acknowledging) or an interval such as 1s")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -170,7 +171,7 @@ func (f *serveFlags) nodeConfig(tel *telemetry.Telemetry, log *slog.Logger) (nod
 	if err := ec.Validate(); err != nil {
 		return node.Config{}, err
 	}
-	cfg := node.Config{Engine: ec, HTTPAddr: f.httpAddr, Services: services, Limits: &f.limits, Telemetry: tel}
+	cfg := node.Config{Engine: ec, HTTPAddr: f.httpAddr, Services: services, Limits: &f.limits, Telemetry: tel, FanoutThreshold: f.fanoutThreshold}
 	if f.publicURL != "" {
 		u, err := url.Parse(f.publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
