@@ -1,15 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -289,17 +290,28 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestSetupRetries has the server refuse every other write with 429 or 503
-// (and a Retry-After of 0): setup must retry them and still do everything
-// exactly once.
+// TestSetupRetries has the server refuse the first attempt of every write
+// with 429 or 503 (and a Retry-After of 0): setup must retry them and still
+// do everything exactly once.
 func TestSetupRetries(t *testing.T) {
 	f := newFakeMastodon(t)
-	var n atomic.Int64
+	var mu sync.Mutex
+	seen := map[string]bool{}
 	flaky := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && n.Add(1)%2 == 0 {
-			w.Header().Set("Retry-After", "0")
-			w.WriteHeader([]int{http.StatusTooManyRequests, http.StatusServiceUnavailable}[n.Load()%4/2])
-			return
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			key := r.URL.Path + " " + r.Header.Get("Authorization") + " " + string(body)
+			mu.Lock()
+			first := !seen[key]
+			seen[key] = true
+			n := len(seen)
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader([]int{http.StatusTooManyRequests, http.StatusServiceUnavailable}[n%2])
+				return
+			}
 		}
 		f.srv.Config.Handler.ServeHTTP(w, r)
 	})
