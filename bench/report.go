@@ -182,6 +182,11 @@ type ToolUsage struct {
 	CPUPercent float64 `json:"cpu_percent"` // of one core, over the run's wall time
 	GoMaxProcs int     `json:"gomaxprocs"`
 	GoVersion  string  `json:"go_version"`
+	// SendLag (open loop) is how late the tool sent requests after their
+	// intended time. It is part of every latency reported; a large one
+	// means the tool could not keep up (e.g. starved of CPU), while Go's
+	// timers alone account for up to about a millisecond.
+	SendLag *Latency `json:"send_lag_ms,omitempty"`
 }
 
 // Op returns the report of one operation, or nil.
@@ -288,6 +293,9 @@ func (r *Report) WriteText(w io.Writer) {
 	t := r.Tool
 	fmt.Fprintf(w, "tool     %.2fs CPU (%.2fs user, %.2fs system), %.0f%% of one core; GOMAXPROCS %d\n",
 		t.CPUUser+t.CPUSystem, t.CPUUser, t.CPUSystem, t.CPUPercent, t.GoMaxProcs)
+	if l := t.SendLag; l != nil {
+		fmt.Fprintf(w, "         sent behind schedule by p50 %s, p99 %s, max %s (included in the latencies)\n", fmtMS(l.P50), fmtMS(l.P99), fmtMS(l.Max))
+	}
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(w, "\nceiling  a plain Go server answering the same bytes, same load:\n")
 		fmt.Fprintf(w, "         %.1f req/s, p50 %s, p99 %s\n", c.Overall.Throughput, fmtMS(c.Overall.Latency.P50), fmtMS(c.Overall.Latency.P99))

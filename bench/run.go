@@ -71,7 +71,8 @@ type runner struct {
 	execFn     func(context.Context, *worker, job) int
 
 	stats [numOps]*opStats
-	used  [numOps]bool // reported
+	lag   [histShards]Histogram // open loop: actual minus intended send time
+	used  [numOps]bool          // reported
 
 	start         time.Time
 	warmup, total time.Duration
@@ -280,5 +281,13 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	cpu := (user1 - user0) + (sys1 - sys0)
 	rep.Tool = ToolUsage{CPUUser: (user1 - user0).Seconds(), CPUSystem: (sys1 - sys0).Seconds(),
 		CPUPercent: 100 * cpu.Seconds() / wall.Seconds(), GoMaxProcs: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if r.cfg.Rate > 0 {
+		var lag Histogram
+		for i := range r.lag {
+			lag.Merge(&r.lag[i])
+		}
+		l := latencyOf(&lag)
+		rep.Tool.SendLag = &l
+	}
 	return rep, ctx.Err()
 }

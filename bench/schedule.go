@@ -48,7 +48,9 @@ func (r *runner) finish(w *worker, j job, code int) {
 // the schedule. At most maxInflight requests are outstanding: a request due
 // when that many are in flight is counted as "dropped" instead of queued, so
 // memory stays bounded however slow the server. Requests are handed to a
-// pool of workers that grows up to maxInflight.
+// pool of workers that grows up to maxInflight. How late requests were
+// sent (the tool's own lag: timer resolution, CPU) is recorded apart and
+// reported, so a reader can tell the tool's share of a latency.
 func (r *runner) openLoop(ctx context.Context) {
 	rate, maxIn := r.cfg.Rate, int64(r.cfg.MaxInflight)
 	jobs := make(chan job, maxIn)
@@ -86,6 +88,9 @@ schedule:
 			wg.Go(func() {
 				w := r.newWorker(int(n))
 				for j := range jobs {
+					if j.at >= r.warmup {
+						r.lag[w.id%histShards].Record(time.Since(r.start) - j.at)
+					}
 					r.finish(w, j, r.execFn(ctx, w, j))
 					r.inflight.Add(-1)
 				}
