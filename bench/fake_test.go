@@ -36,7 +36,8 @@ type fakeMastodon struct {
 	sockets   map[string][]*fakeSocket // account id → user-stream sockets
 	media     map[string]int           // media id → polls left before ready
 
-	requests atomic.Int64
+	requests  atomic.Int64
+	noDeliver bool // drop stream events
 	// after, if set, is called after every request was handled.
 	after func(r *http.Request)
 }
@@ -199,6 +200,9 @@ func (f *fakeMastodon) status(w http.ResponseWriter, r *http.Request, a *fakeAcc
 	st := map[string]any{"id": f.id(), "content": "<p>" + html.EscapeString(text) + "</p>", "account": map[string]string{"id": a.ID}}
 	var to []*fakeSocket
 	for k := range f.follows {
+		if f.noDeliver {
+			break
+		}
 		if k[1] == a.ID {
 			to = append(to, f.sockets[k[0]]...)
 		}

@@ -290,20 +290,22 @@ media) for any other weights.
 	if duration <= 0 {
 		return errors.New("--duration must be positive")
 	}
+	var mix Mix
+	if mixSpec != "" {
+		var err error
+		if mix, err = ParseMix(mixSpec); err != nil {
+			return err
+		}
+		workload = "custom"
+	}
 	st, err := LoadState(state)
 	if err != nil {
 		return fmt.Errorf("read state (run setup first): %w", err)
 	}
-	cfg := RunConfig{State: st, Targets: targets, Workload: workload, Rate: rate, Connections: conns, MaxInflight: maxIn,
+	cfg := RunConfig{State: st, Mix: mix, Targets: targets, Workload: workload, Rate: rate, Connections: conns, MaxInflight: maxIn,
 		Duration: duration, Warmup: warmup, Timeout: timeout, MediaSize: int(mediaSize), MediaPoll: mediaPoll, MediaWait: mediaWait,
 		Sockets: sockets, StreamingURL: streamingURL, Seed: seed, Ceiling: ceiling, Insecure: insecure,
 		Command: append([]string{"starling", "bench", "run"}, args...)}
-	if mixSpec != "" {
-		if cfg.Mix, err = ParseMix(mixSpec); err != nil {
-			return err
-		}
-		cfg.Workload = "custom"
-	}
 	if rate == 0 && conns == 0 && workload != "stream" {
 		cfg.Connections = defaultConcurrency
 	}

@@ -156,7 +156,12 @@ func makeJPEG(size int, seed uint64) ([]byte, error) {
 		}
 		side = int(float64(side) * math.Sqrt(float64(size)/float64(out.Len())) * 0.97)
 	}
-	enc := out.Bytes()
+	return padJPEG(out.Bytes(), size)
+}
+
+// padJPEG pads a JPEG to exactly size bytes with comment segments after its
+// SOI marker.
+func padJPEG(enc []byte, size int) ([]byte, error) {
 	pad := size - len(enc)
 	if pad < 0 || (pad > 0 && pad < 4) {
 		return nil, errors.New("could not make a JPEG of that size")
@@ -164,9 +169,9 @@ func makeJPEG(size int, seed uint64) ([]byte, error) {
 	b := make([]byte, 0, size)
 	b = append(b, enc[:2]...) // SOI
 	for pad > 0 {
-		n := min(pad, 4+65533)
+		n := min(pad, 4+65533) // marker, length, at most 65533 bytes of comment
 		if rest := pad - n; rest > 0 && rest < 4 {
-			n -= 4
+			n -= 4 // leave room for one more segment
 		}
 		b = append(b, 0xFF, 0xFE, byte((n-2)>>8), byte(n-2))
 		for i := range n - 4 {
@@ -174,8 +179,7 @@ func makeJPEG(size int, seed uint64) ([]byte, error) {
 		}
 		pad -= n
 	}
-	b = append(b, enc[2:]...)
-	return b, nil
+	return append(b, enc[2:]...), nil
 }
 
 // count counts an outcome without a latency.

@@ -52,14 +52,22 @@ func (r *runner) finish(w *worker, j job, code int) {
 // sent (the tool's own lag: timer resolution, CPU) is recorded apart and
 // reported, so a reader can tell the tool's share of a latency.
 func (r *runner) openLoop(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { // on its own goroutine: newSleeper locks it to a thread
+		defer close(done)
+		r.schedule(ctx)
+	}()
+	<-done
+}
+
+// schedule is the open loop's scheduler.
+func (r *runner) schedule(ctx context.Context) {
 	rate, maxIn := r.cfg.Rate, int64(r.cfg.MaxInflight)
 	jobs := make(chan job, maxIn)
 	var wg sync.WaitGroup
 	spawned := int64(0)
 	rng := rand.New(rand.NewPCG(r.cfg.Seed, 0))
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	sleep := newSleeper()
 schedule:
 	for k := int64(0); ; k++ {
 		at := schedAt(k, rate)
@@ -67,11 +75,8 @@ schedule:
 			break
 		}
 		if wait := at - time.Since(r.start); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, wait) {
 				break schedule
-			case <-timer.C:
 			}
 		} else if k%256 == 0 && ctx.Err() != nil {
 			break schedule
