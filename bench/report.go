@@ -297,10 +297,16 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "         sent behind schedule by p50 %s, p99 %s, max %s (included in the latencies)\n", fmtMS(l.P50), fmtMS(l.P99), fmtMS(l.Max))
 	}
 	if c := r.Ceiling; c != nil {
-		fmt.Fprintf(w, "\nceiling  a plain Go server answering the same bytes, same load:\n")
-		fmt.Fprintf(w, "         %.1f req/s, p50 %s, p99 %s\n", c.Overall.Throughput, fmtMS(c.Overall.Latency.P50), fmtMS(c.Overall.Latency.P99))
-		fmt.Fprintf(w, "         target is %.1f%% of the ceiling's throughput; p50 ×%.2f, p99 ×%.2f the ceiling's\n",
-			100*r.CeilingRatio, ratio(r.Overall.Latency.P50, c.Overall.Latency.P50), ratio(r.Overall.Latency.P99, c.Overall.Latency.P99))
+		fmt.Fprintf(w, "\nceiling  a plain Go server answering the same bytes in this process, same load:\n")
+		fmt.Fprintf(w, "         %.1f req/s, p50 %s, p99 %s, p99.9 %s\n", c.Overall.Throughput,
+			fmtMS(c.Overall.Latency.P50), fmtMS(c.Overall.Latency.P99), fmtMS(c.Overall.Latency.P999))
+		if r.Model == "closed" {
+			fmt.Fprintf(w, "         target throughput is %.1f%% of the ceiling's; ", 100*r.CeilingRatio)
+		} else {
+			fmt.Fprintf(w, "         open loop, same offered rate: compare latencies; ")
+		}
+		fmt.Fprintf(w, "target p50 ×%.2f, p99 ×%.2f the ceiling's\n",
+			ratio(r.Overall.Latency.P50, c.Overall.Latency.P50), ratio(r.Overall.Latency.P99, c.Overall.Latency.P99))
 	}
 }
 

@@ -416,3 +416,25 @@ func TestRunStopsOnCancel(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRequest measures what one request costs the tool (and the
+// in-process test server): run with -benchmem.
+func BenchmarkRequest(b *testing.B) {
+	srv := testServer(b, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`[{"id":"1"}]`)) })
+	for _, op := range []int32{opHome, opAccount, opCompose} {
+		b.Run(opNames[op], func(b *testing.B) {
+			r, err := newRunner(RunConfig{State: testState(b, srv.URL, 10), Workload: "deathstar", Connections: 1, Duration: time.Second}, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.base = (&http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(context.Background())
+			r.start = time.Now()
+			w := r.newWorker(1)
+			j := job{op: op, user: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.finish(w, j, r.exec(context.Background(), w, j))
+			}
+		})
+	}
+}

@@ -171,7 +171,7 @@ func TestCeiling(t *testing.T) {
 	}
 	var b strings.Builder
 	rep.WriteText(&b)
-	if !strings.Contains(b.String(), "of the ceiling's throughput") {
+	if !strings.Contains(b.String(), "of the ceiling's") {
 		t.Errorf("no ceiling line:\n%s", b.String())
 	}
 }

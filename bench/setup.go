@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -117,6 +118,7 @@ type setup struct {
 	follows     atomic.Int64
 	posts       atomic.Int64
 	failures    atomic.Int64
+	skipped     atomic.Int64 // follows and posts of accounts that could not be made
 	inARow      atomic.Int64
 	errMu       sync.Mutex
 	lastErr     error
@@ -138,6 +140,9 @@ func newSetup(cfg SetupConfig) (*setup, error) {
 	}
 	if cfg.Password == "" {
 		cfg.Password = defaultPassword
+	}
+	if cfg.Datasets == "" {
+		cfg.Datasets = st.Datasets
 	}
 	g, err := LoadGraph(st.Graph, cfg.Datasets, st.Seed)
 	if err != nil {
@@ -193,7 +198,7 @@ func loadOrNewState(cfg SetupConfig) (*State, error) {
 		if len(cfg.Targets) == 0 {
 			return nil, errors.New("no target: pass --target URL")
 		}
-		st = &State{Version: stateVersion, Targets: cfg.Targets, Graph: cfg.Graph, Seed: cfg.Seed,
+		st = &State{Version: stateVersion, Targets: cfg.Targets, Graph: cfg.Graph, Seed: cfg.Seed, Datasets: absPath(cfg.Datasets),
 			Prefix: cfg.Prefix, EmailDomain: cfg.EmailDomain, FromTokens: len(cfg.Tokens) > 0, Created: time.Now().UTC()}
 		if st.Graph == "" {
 			st.Graph = "reed98"
@@ -225,6 +230,14 @@ func loadOrNewState(cfg SetupConfig) (*State, error) {
 		return nil, fmt.Errorf("state %s: tokens file given to a sign-up state or missing from a tokens state", cfg.StatePath)
 	}
 	return st, nil
+}
+
+// absPath returns p made absolute, or p if that fails.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil && p != "" {
+		return a
+	}
+	return p
 }
 
 // randomPrefix returns a username prefix unlikely to be taken: "sb" and six
@@ -263,7 +276,8 @@ func (s *setup) run(ctx context.Context) error {
 		err = serr
 	}
 	if err == nil && s.failures.Load() > 0 {
-		err = fmt.Errorf("setup: %d requests failed (last: %v); run setup again to retry them", s.failures.Load(), s.lastError())
+		err = fmt.Errorf("setup: %d requests failed (last: %v), %d follows and posts waiting for their accounts; run setup again to retry them",
+			s.failures.Load(), s.lastError(), s.skipped.Load())
 	}
 	return err
 }
@@ -279,9 +293,14 @@ func (s *setup) phases(ctx context.Context) error {
 	if err := s.parallel(ctx, todo, s.account); err != nil {
 		return err
 	}
+	// Follows and posts of accounts that failed wait for the next setup.
 	todo = todo[:0]
-	for i := range st.Follows {
-		if !st.FollowsDone.Has(i) {
+	for i, f := range s.graph.Follows {
+		switch {
+		case st.FollowsDone.Has(i):
+		case !st.Users[f.From].Ready() || !st.Users[f.To].Ready():
+			s.skipped.Add(1)
+		default:
 			todo = append(todo, i)
 		}
 	}
@@ -291,7 +310,11 @@ func (s *setup) phases(ctx context.Context) error {
 	todo = todo[:0]
 	for i := range st.Users {
 		for range st.PostsPerUser - st.Users[i].Posts {
-			todo = append(todo, i)
+			if st.Users[i].Ready() {
+				todo = append(todo, i)
+			} else {
+				s.skipped.Add(1)
+			}
 		}
 	}
 	// Interleave the accounts so a user's posts are not all made at once.

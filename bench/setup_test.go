@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -320,6 +321,45 @@ func TestSetupRetries(t *testing.T) {
 	g, _ := LoadGraph("powerlaw:8", "", 1)
 	st, err := Setup(context.Background(), SetupConfig{Targets: []string{front.URL}, Graph: "powerlaw:8", PostsPerUser: 1, Concurrency: 4})
 	if err != nil {
+		t.Fatal(err)
+	}
+	checkSetup(t, f, st, g, 1)
+}
+
+// TestSetupPartialFailure: the largest account cannot sign up. Setup does
+// everything else (its followers' other follows included), reports what is
+// missing, and a later setup finishes the job.
+func TestSetupPartialFailure(t *testing.T) {
+	f := newFakeMastodon(t)
+	var broken atomic.Bool
+	broken.Store(true)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() && r.URL.Path == "/api/v1/accounts" && r.FormValue("username") == "pf_0" {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		f.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	g, _ := LoadGraph("powerlaw:200", "", 1)
+	cfg := SetupConfig{Targets: []string{front.URL}, Graph: "powerlaw:200", Prefix: "pf", PostsPerUser: 1,
+		StatePath: filepath.Join(t.TempDir(), "s.json"), Concurrency: 4}
+	st, err := Setup(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "1 requests failed") || !strings.Contains(err.Error(), "waiting for their accounts") {
+		t.Fatalf("err = %v", err)
+	}
+	involving0 := 0
+	for _, fo := range g.Follows {
+		if fo.From == 0 || fo.To == 0 {
+			involving0++
+		}
+	}
+	if done := st.FollowsDone.Count(); done != len(g.Follows)-involving0 || involving0 < 100 {
+		t.Fatalf("%d follows done, want %d (all but the %d of account 0)", done, len(g.Follows)-involving0, involving0)
+	}
+	broken.Store(false)
+	cfg.Targets, cfg.Graph, cfg.Prefix = nil, "", ""
+	if st, err = Setup(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	checkSetup(t, f, st, g, 1)

@@ -22,6 +22,7 @@ type State struct {
 	Graph        string    `json:"graph"`          // graph spec, see LoadGraph
 	Seed         uint64    `json:"seed"`           // seed of generated graphs
 	Checksum     string    `json:"graph_checksum"` // Graph.Checksum of the graph
+	Datasets     string    `json:"datasets,omitempty"`
 	Prefix       string    `json:"username_prefix,omitempty"`
 	EmailDomain  string    `json:"email_domain,omitempty"`
 	FromTokens   bool      `json:"from_tokens,omitempty"` // accounts came from a tokens file
