@@ -195,6 +195,9 @@ type FeedService interface {
 	// Accounts returns accounts with their derived counters, in order,
 	// leaving out unknown ones.
 	Accounts(ctx context.Context, ids []ID) ([]*Account, error)
+	// Subscribers returns the followers of account who asked to be
+	// notified of its posts (follow with notify=true).
+	Subscribers(ctx context.Context, account ID) ([]ID, error)
 }
 
 // MediaAttachment is an uploaded image, video or audio file.

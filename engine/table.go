@@ -320,3 +320,17 @@ func isWrongLastSeq(err error) bool {
 	}
 	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
+
+// PurgeSubjects removes every message whose key matches filter (a subject
+// filter over keys, e.g. "notif.123.>") from the partition of filter's
+// partition token. Purged keys vanish without delete markers: readers that
+// follow the stream must learn of the purge another way.
+func (t *Table) PurgeSubjects(ctx context.Context, filter string) error {
+	p := t.Partition(filter)
+	st, err := t.js.Stream(ctx, t.streams[p])
+	if err != nil {
+		return mapErr(err, filter)
+	}
+	subject := fmt.Sprintf("$KV.%s_%d.%s", t.name, p, filter)
+	return mapErr(st.Purge(ctx, jetstream.WithPurgeSubject(subject)), filter)
+}

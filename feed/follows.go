@@ -110,7 +110,7 @@ func (s *Service) AuthorizeFollowRequest(ctx context.Context, viewer, requester 
 		if !rec.Requested {
 			return s.relationship(viewer, requester), nil
 		}
-		rec.Requested = false
+		rec.Requested, rec.Authorized = false, true
 		data := mustJSON(rec)
 		rev, err := s.tab.Update(ctx, key, data, ent.Revision)
 		if starling.IsCode(err, starling.Conflict) {
@@ -221,4 +221,20 @@ func (s *Service) FollowRequests(ctx context.Context, viewer starling.ID, p star
 	es := pageEdges(v.requests[viewer], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
 	return s.accountPage(ctx, es)
+}
+
+// Subscribers returns the followers of account with notifications on.
+func (s *Service) Subscribers(ctx context.Context, account starling.ID) ([]starling.ID, error) {
+	v := s.view
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []starling.ID
+	if fl := v.followers[account]; fl != nil {
+		for _, e := range fl.edges {
+			if v.follows[e.account][account].Notify {
+				out = append(out, e.account)
+			}
+		}
+	}
+	return out, nil
 }

@@ -94,10 +94,13 @@ func (r *postRecord) status(rev uint64) *starling.Status {
 type followRecord struct {
 	ID        starling.ID `json:"id"`
 	Requested bool        `json:"requested,omitempty"`
-	Reblogs   bool        `json:"reblogs"`
-	Notify    bool        `json:"notify,omitempty"`
-	Languages []string    `json:"languages,omitempty"`
-	Created   time.Time   `json:"created"`
+	// Authorized is set when a request was accepted (no new-follower
+	// notification then: the target accepted it).
+	Authorized bool      `json:"authorized,omitempty"`
+	Reblogs    bool      `json:"reblogs"`
+	Notify     bool      `json:"notify,omitempty"`
+	Languages  []string  `json:"languages,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 type favRecord struct {

@@ -80,7 +80,9 @@ type Service struct {
 	host     string
 	view     *view
 	profiles *profiles
-	replay   *replayer
+	replay   *engine.Replayer
+	ready    chan struct{}
+	stopped  chan struct{}
 	now      func() time.Time
 }
 
@@ -108,12 +110,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg: cfg, eng: cfg.Engine, tab: tab, ids: cfg.IDs, auth: cfg.Auth, media: cfg.Media, tel: cfg.Telemetry,
 		log:  cfg.Telemetry.Log.With("service", "feed"),
 		base: strings.TrimRight(cfg.PublicURL.String(), "/"), host: cfg.PublicURL.Host,
-		view: newView(threshold, homeCap), now: time.Now,
+		view: newView(threshold, homeCap), now: time.Now, stopped: make(chan struct{}),
 	}
 	if s.profiles, err = newProfiles(cfg.Engine, cfg.Auth, 500_000); err != nil {
 		return nil, err
 	}
-	if s.replay, err = s.startReplay(ctx); err != nil {
+	if s.replay, s.ready, err = s.startReplay(ctx); err != nil {
 		s.profiles.close()
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // WaitReady waits until the initial replay is applied and the view is live.
 func (s *Service) WaitReady(ctx context.Context) error {
 	select {
-	case <-s.replay.caughtUp:
+	case <-s.ready:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("feed view not caught up: %w", ctx.Err())
@@ -132,14 +134,15 @@ func (s *Service) WaitReady(ctx context.Context) error {
 
 // Close stops consuming.
 func (s *Service) Close() {
-	s.replay.stop()
+	close(s.stopped)
+	s.replay.Stop()
 	s.profiles.close()
 }
 
 // Ready reports whether the view is live.
 func (s *Service) Ready() bool {
 	select {
-	case <-s.replay.caughtUp:
+	case <-s.ready:
 		return true
 	default:
 		return false
@@ -149,7 +152,7 @@ func (s *Service) Ready() bool {
 // --- writing ---
 
 func (s *Service) apply(key string, rev uint64, data []byte, deleted bool) {
-	s.applyBatch([]event{{key: key, seq: rev, at: s.now(), data: data, deleted: deleted}})
+	s.applyBatch([]engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted}})
 }
 
 func mustJSON(v any) []byte {
@@ -200,6 +203,8 @@ func (s *Service) storePost(ctx context.Context, author starling.ID, rec *postRe
 		return nil, err
 	}
 	s.apply(postKey(rec.ID), rev, data, false)
+	st := rec.status(rev)
+	s.publishLive(ctx, "update", st, s.audienceOf(st))
 	return s.Status(ctx, author, rec.ID)
 }
 
@@ -398,6 +403,8 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 			return nil, err
 		}
 		s.apply(postKey(id), nrev, data, false)
+		st := upd.status(nrev)
+		s.publishLive(ctx, "status.update", st, s.audienceOf(st))
 		return s.Status(ctx, author, id)
 	}
 	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
@@ -430,14 +437,16 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 	if st.AccountID != author {
 		return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
 	}
-	_, rev, err := s.readPost(ctx, id)
+	rec, rev, err := s.readPost(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	audience := s.audienceOf(rec.status(rev))
 	if err := s.tab.Delete(ctx, postKey(id), rev); err != nil {
 		return nil, err
 	}
 	s.apply(postKey(id), rev+1, nil, true)
+	s.publishLive(ctx, "delete", rec.status(rev), audience)
 	if st.ReblogOfID != 0 {
 		if err := s.deleteKey(ctx, boostKey(st.ReblogOfID, author)); err != nil {
 			s.log.WarnContext(ctx, "delete reblog claim", "status", id, "err", err)
@@ -633,8 +642,18 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 	if err := json.Unmarshal(ent.Value, &b); err != nil {
 		return nil, starling.Wrap(starling.Internal, "", err)
 	}
+	var wrapper *starling.Status
+	var audience []starling.ID
+	s.view.mu.RLock()
+	if w := s.view.posts[b.Wrapper]; w != nil {
+		wrapper, audience = w, s.view.audience(w)
+	}
+	s.view.mu.RUnlock()
 	if err := s.deleteKey(ctx, postKey(b.Wrapper)); err != nil {
 		return nil, err
+	}
+	if wrapper != nil {
+		s.publishLive(ctx, "delete", wrapper, audience)
 	}
 	if err := s.deleteKey(ctx, boostKey(orig.ID, viewer)); err != nil {
 		return nil, err

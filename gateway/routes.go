@@ -87,6 +87,18 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/timelines/public", s.api(optional(readStatuses), s.handlePublic))
 	mux.Handle("GET /api/v1/timelines/tag/{hashtag}", s.api(optional(readStatuses), s.handleTag))
 
+	// Notifications and streaming.
+	mux.Handle("GET /api/v1/notifications", s.api(read(readNotifs), s.handleNotifications))
+	mux.Handle("GET /api/v1/notifications/unread_count", s.api(read(readNotifs), s.handleUnreadCount))
+	mux.Handle("POST /api/v1/notifications/clear", s.api(write(writeNotifs), s.handleClear))
+	mux.Handle("GET /api/v1/notifications/{id}", s.api(read(readNotifs), s.handleNotification))
+	mux.Handle("POST /api/v1/notifications/{id}/dismiss", s.api(write(writeNotifs), s.handleDismiss))
+	mux.HandleFunc("GET /api/v1/streaming", s.handleStreaming)
+	mux.HandleFunc("GET /api/v1/streaming/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("OK"))
+	})
+
 	// Markers.
 	mux.Handle("GET /api/v1/markers", s.api(read(readStatuses), s.handleGetMarkers))
 	mux.Handle("POST /api/v1/markers", s.api(write(writeStatuses), s.handleSaveMarkers))

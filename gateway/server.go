@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/telemetry"
 )
@@ -37,6 +39,11 @@ type Config struct {
 	Ready func(context.Context) error
 	// Limits bounds requests; nil takes DefaultLimits.
 	Limits *Limits
+	// Live is the connection streaming subscribes to live events on; nil
+	// turns streaming off.
+	Live *nats.Conn
+	// Streaming bounds the streaming API.
+	Streaming StreamingLimits
 	// RequestTimeout is each request's deadline (default 10s).
 	RequestTimeout time.Duration
 }
@@ -53,6 +60,7 @@ type Server struct {
 	feed    starling.FeedService
 	notify  starling.NotifyService
 	render  *renderer
+	hub     *hub
 	limits  Limits
 	shed    map[string]chan struct{}
 	limiter *rateLimiter
@@ -89,6 +97,9 @@ func New(cfg Config) *Server {
 		limiter: newRateLimiter(),
 	}
 	s.render = newRenderer(s.base)
+	if cfg.Live != nil {
+		s.hub = newHub(s, cfg.Live, cfg.Streaming)
+	}
 	for class, n := range limits.Inflight {
 		s.shed[class] = make(chan struct{}, n)
 	}

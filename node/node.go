@@ -40,6 +40,8 @@ type Config struct {
 	Services  []string // subset of AllServices
 	Limits    *gateway.Limits
 	Telemetry *telemetry.Telemetry
+	// Streaming bounds the streaming API.
+	Streaming gateway.StreamingLimits
 	// FanoutThreshold: accounts with more followers are merged into home
 	// timelines at read time (0: the feed default).
 	FanoutThreshold int
@@ -162,7 +164,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 	// Notify.
 	if n.runs("notify") {
-		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, Telemetry: n.tel})
+		events, err := feed.NewEventSource(ctx, n.eng, n.tel)
+		if err != nil {
+			return nil, err
+		}
+		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, IDs: n.ids, Feed: n.Feed, Events: events, Telemetry: n.tel})
 		if err != nil {
 			return nil, fmt.Errorf("notify service: %w", err)
 		}
@@ -188,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.closers = append(n.closers, cache.Close)
 		handler = gateway.New(gateway.Config{
 			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify,
-			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits,
+			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits, Live: nc, Streaming: cfg.Streaming,
 		})
 	} else {
 		handler = n.opsHandler()
@@ -289,7 +295,9 @@ func (n *Node) used(service string) bool {
 	switch service {
 	case "auth":
 		return n.runs("gateway") || n.runs("feed")
-	case "feed", "notify":
+	case "feed":
+		return n.runs("gateway") || n.runs("notify")
+	case "notify":
 		return n.runs("gateway")
 	}
 	return false

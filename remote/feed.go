@@ -64,19 +64,27 @@ func ServeFeed(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.FeedService
 	Handle(s, "delete_status", func(ctx context.Context, r feedIDReq) (*starling.Status, error) {
 		return svc.DeleteStatus(ctx, r.Viewer, r.ID)
 	})
-	Handle(s, "status", func(ctx context.Context, r feedIDReq) (*starling.Status, error) { return svc.Status(ctx, r.Viewer, r.ID) })
+	Handle(s, "status", func(ctx context.Context, r feedIDReq) (*starling.Status, error) {
+		return svc.Status(ctx, r.Viewer, r.ID)
+	})
 	Handle(s, "statuses", func(ctx context.Context, r feedIDsReq) ([]*starling.Status, error) {
 		return svc.Statuses(ctx, r.Viewer, r.IDs)
 	})
-	Handle(s, "context", func(ctx context.Context, r feedIDReq) (*starling.Thread, error) { return svc.Context(ctx, r.Viewer, r.ID) })
-	Handle(s, "favourite", func(ctx context.Context, r feedIDReq) (*starling.Status, error) { return svc.Favourite(ctx, r.Viewer, r.ID) })
+	Handle(s, "context", func(ctx context.Context, r feedIDReq) (*starling.Thread, error) {
+		return svc.Context(ctx, r.Viewer, r.ID)
+	})
+	Handle(s, "favourite", func(ctx context.Context, r feedIDReq) (*starling.Status, error) {
+		return svc.Favourite(ctx, r.Viewer, r.ID)
+	})
 	Handle(s, "unfavourite", func(ctx context.Context, r feedIDReq) (*starling.Status, error) {
 		return svc.Unfavourite(ctx, r.Viewer, r.ID)
 	})
 	Handle(s, "reblog", func(ctx context.Context, r feedReblogReq) (*starling.Status, error) {
 		return svc.Reblog(ctx, r.Viewer, r.ID, r.Visibility)
 	})
-	Handle(s, "unreblog", func(ctx context.Context, r feedIDReq) (*starling.Status, error) { return svc.Unreblog(ctx, r.Viewer, r.ID) })
+	Handle(s, "unreblog", func(ctx context.Context, r feedIDReq) (*starling.Status, error) {
+		return svc.Unreblog(ctx, r.Viewer, r.ID)
+	})
 	Handle(s, "favourited_by", func(ctx context.Context, r feedPageReq) (*starling.AccountPage, error) {
 		return svc.FavouritedBy(ctx, r.Viewer, r.ID, r.Page)
 	})
@@ -120,6 +128,7 @@ func ServeFeed(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.FeedService
 		return svc.RejectFollowRequest(ctx, r.Viewer, r.ID)
 	})
 	Handle(s, "accounts", svc.Accounts)
+	Handle(s, "subscribers", svc.Subscribers)
 	return s, nil
 }
 
@@ -236,4 +245,8 @@ func (f *FeedClient) RejectFollowRequest(ctx context.Context, viewer, requester 
 
 func (f *FeedClient) Accounts(ctx context.Context, ids []starling.ID) ([]*starling.Account, error) {
 	return Call[[]starling.ID, []*starling.Account](ctx, f.c, "accounts", ids, true)
+}
+
+func (f *FeedClient) Subscribers(ctx context.Context, account starling.ID) ([]starling.ID, error) {
+	return Call[starling.ID, []starling.ID](ctx, f.c, "subscribers", account, true)
 }

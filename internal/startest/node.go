@@ -273,3 +273,8 @@ func (c *Client) SignUp(prefix string) *User {
 // WithFanoutThreshold sets the follower count above which posts are merged
 // into home timelines at read time.
 func WithFanoutThreshold(n int) NodeOption { return func(c *node.Config) { c.FanoutThreshold = n } }
+
+// WithStreaming sets the streaming limits.
+func WithStreaming(l gateway.StreamingLimits) NodeOption {
+	return func(c *node.Config) { c.Streaming = l }
+}
