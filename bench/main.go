@@ -232,7 +232,10 @@ with --tokens, "none" means every token).
 func mainRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", `Offers a workload to the accounts of a state file and reports successful
 requests per second, latency percentiles (p50/p90/p99/p99.9/max) and errors
-by HTTP status ("timeout", "connection", "dropped", ...) per operation.
+by HTTP status or failure per operation: "timeout" (no answer within
+--timeout), "connection" (refused, reset...), "dropped" (open loop: over
+--max-inflight, never sent), "canceled" (interrupted), "lost" (stream event
+that never arrived), "invalid" (a 2xx answer that could not be used).
 
 Load models:
   --rate R          open loop: requests are due at a constant R per second

@@ -95,7 +95,7 @@ func (m *mediaRun) do(ctx context.Context, r *runner, w *worker, j job) int {
 		URL *string `json:"url"`
 	}
 	if err := decodeJSON(data, &att); err != nil || att.ID == "" {
-		return statusConnection // not a media attachment
+		return statusInvalid // not a media attachment
 	}
 	proc := r.stats[opMediaProcessing]
 	if code == http.StatusOK && att.URL != nil && *att.URL != "" {
@@ -104,7 +104,7 @@ func (m *mediaRun) do(ctx context.Context, r *runner, w *worker, j job) int {
 	}
 	pollURL, err := url.Parse(t.base + "/api/v1/media/" + url.PathEscape(att.ID))
 	if err != nil {
-		return statusConnection
+		return statusInvalid
 	}
 	deadline := uploaded.Add(m.wait)
 	timer := time.NewTimer(m.poll)

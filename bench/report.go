@@ -20,11 +20,12 @@ const (
 	statusCanceled                // the run was stopped while waiting
 	statusDropped                 // open loop: max in-flight reached, not sent
 	statusLost                    // stream: an event that never arrived
+	statusInvalid                 // a 2xx answer the tool could not use (no media id)
 	numStatus
 )
 
 var statusNames = map[int]string{statusTimeout: "timeout", statusConnection: "connection",
-	statusCanceled: "canceled", statusDropped: "dropped", statusLost: "lost"}
+	statusCanceled: "canceled", statusDropped: "dropped", statusLost: "lost", statusInvalid: "invalid"}
 
 // statusName names an outcome for the report: "200", "503", "timeout"...
 func statusName(code int) string {
@@ -109,8 +110,11 @@ func (s *opStats) report(secs float64) OpReport {
 // Report is the result of a run. Only requests scheduled after the warm-up
 // count in Status, throughput and latency; those of the warm-up are counted
 // apart in WarmupStatus, so Status plus WarmupStatus is every request the
-// tool made (the server's metrics should agree, less "dropped", which were
-// never sent).
+// tool made. The server's metrics should agree, less "dropped" (never sent)
+// and less some "connection", "timeout" and "canceled" (which may not have
+// arrived). Media polls are counted in media.processing. Requests that only
+// prepare a run (the stream's follows and instance look-up, the ceiling's
+// capture) are not counted.
 type Report struct {
 	Command     []string   `json:"command"`
 	Date        time.Time  `json:"date"`
@@ -135,6 +139,7 @@ type Report struct {
 	Tool        ToolUsage  `json:"tool"`
 	// Ceiling is the same load against a plain Go server answering the same
 	// bytes (run --ceiling), and CeilingRatio this run's throughput over its.
+	// That server runs inside the tool, so the ceiling's Tool CPU includes it.
 	Ceiling      *Report `json:"ceiling,omitempty"`
 	CeilingRatio float64 `json:"ceiling_ratio,omitempty"`
 }
