@@ -175,3 +175,15 @@ func TestCeiling(t *testing.T) {
 		t.Errorf("no ceiling line:\n%s", b.String())
 	}
 }
+
+// TestStreamNoSocket: a server without a streaming API fails the run with
+// the reason, before any load.
+func TestStreamNoSocket(t *testing.T) {
+	f := newFakeMastodon(t)
+	st := setupFake(t, f, 3)
+	_, err := Run(context.Background(), RunConfig{State: st, Workload: "stream", Sockets: 5, Rate: 10,
+		Duration: time.Second, StreamingURL: "ws://127.0.0.1:1"})
+	if err == nil || !strings.Contains(err.Error(), "no socket opened") {
+		t.Fatalf("err = %v", err)
+	}
+}

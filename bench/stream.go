@@ -81,7 +81,10 @@ func newStreamRun(ctx context.Context, r *runner) (*streamRun, error) {
 	}
 	ws := &http.Client{Transport: newTransport(0, r.cfg.Insecure)}
 	conns := make([]*websocket.Conn, r.cfg.Sockets)
-	var firstErr atomic.Value
+	var (
+		errMu    sync.Mutex
+		firstErr error
+	)
 	_ = parallelDo(ctx, r.cfg.Sockets, 32, func(i int) error {
 		u := &r.users[owner(i)]
 		dctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -93,7 +96,11 @@ func newStreamRun(ctx context.Context, r *runner) (*streamRun, error) {
 			}
 		}
 		if err != nil {
-			firstErr.CompareAndSwap(nil, err)
+			errMu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			errMu.Unlock()
 			return nil
 		}
 		c.SetReadLimit(4 << 20)
@@ -106,7 +113,7 @@ func newStreamRun(ctx context.Context, r *runner) (*streamRun, error) {
 		}
 	}
 	if len(s.conns) == 0 {
-		return nil, fmt.Errorf("stream: no socket opened: %v", firstErr.Load())
+		return nil, fmt.Errorf("stream: no socket opened: %w", firstErr)
 	}
 	for i, c := range s.conns {
 		s.wg.Go(func() { s.read(ctx, i+1, c) })
