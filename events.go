@@ -11,6 +11,9 @@ import (
 const (
 	// SubjectAccountChanged + "." + account ID: a profile change committed.
 	SubjectAccountChanged = "starling.events.account"
+	// SubjectMediaChanged + "." + media ID: an attachment changed or was
+	// deleted.
+	SubjectMediaChanged = "starling.events.media"
 
 	// Live events for streaming. Each node subscribes only to the
 	// subjects its open sockets need.

@@ -199,28 +199,3 @@ type FeedService interface {
 	// notified of its posts (follow with notify=true).
 	Subscribers(ctx context.Context, account ID) ([]ID, error)
 }
-
-// MediaAttachment is an uploaded image, video or audio file.
-type MediaAttachment struct {
-	ID          ID        `json:"id"`
-	AccountID   ID        `json:"account_id"`
-	Type        string    `json:"type"`        // image, gifv, video, audio, unknown
-	URL         string    `json:"url"`         // empty while processing
-	PreviewURL  string    `json:"preview_url"` // empty while processing
-	MIMEType    string    `json:"mime_type"`
-	Size        int64     `json:"size"`
-	Width       int       `json:"width,omitempty"`
-	Height      int       `json:"height,omitempty"`
-	PreviewW    int       `json:"preview_width,omitempty"`
-	PreviewH    int       `json:"preview_height,omitempty"`
-	Duration    float64   `json:"duration,omitempty"`
-	Description string    `json:"description"`
-	FocusX      float64   `json:"focus_x"`
-	FocusY      float64   `json:"focus_y"`
-	Blurhash    string    `json:"blurhash"`
-	StatusID    ID        `json:"status_id,omitempty"` // set once attached
-	CreatedAt   time.Time `json:"created_at"`
-	Processed   bool      `json:"processed"`
-	Failed      string    `json:"failed,omitempty"` // why processing failed
-	Revision    uint64    `json:"revision"`
-}

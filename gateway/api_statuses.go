@@ -76,9 +76,18 @@ func (s *Server) handleDeleteStatus(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return nil, err
 	}
+	deleteMedia, err := c.p.Bool("delete_media", false)
+	if err != nil {
+		return nil, err
+	}
 	st, err := s.feed.DeleteStatus(r.Context(), c.viewer(), id)
 	if err != nil {
 		return nil, err
+	}
+	if deleteMedia && len(st.MediaIDs) > 0 {
+		if err := s.media.DeleteAttached(r.Context(), c.viewer(), id, st.MediaIDs); err != nil {
+			s.log.WarnContext(r.Context(), "delete media of deleted status", "status", id, "err", err)
+		}
 	}
 	return rawJSON(s.render.appendStatus(nil, st, true)), nil
 }

@@ -18,19 +18,10 @@ const (
 	maxStatusChars       = 500
 	maxMediaAttachments  = 4
 	charactersPerURL     = 23
-	imageSizeLimit       = 16 << 20
-	videoSizeLimit       = 100 << 20
-	imageMatrixLimit     = 33_177_600 // 7680×4320
-	videoMatrixLimit     = 8_294_400  // 3840×2160
-	videoFrameRateLimit  = 120
-	mediaDescriptionMax  = 1500
 	defaultAvatarPath    = "/avatars/original/missing.png"
 	defaultHeaderPath    = "/headers/original/missing.png"
 	instanceThumbnailPth = "/instance/thumbnail.png"
 )
-
-var supportedMIMETypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp",
-	"video/mp4", "video/webm", "video/quicktime", "audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "audio/mp4"}
 
 // streamingURL derives the WebSocket base from the public URL.
 func (s *Server) streamingURL() string {
@@ -41,10 +32,11 @@ func (s *Server) streamingURL() string {
 }
 
 func (s *Server) buildInstance() {
-	statuses := map[string]any{"max_characters": maxStatusChars, "max_media_attachments": maxMediaAttachments, "characters_reserved_per_url": charactersPerURL}
-	media := map[string]any{"supported_mime_types": supportedMIMETypes, "image_size_limit": imageSizeLimit, "image_matrix_limit": imageMatrixLimit,
-		"video_size_limit": videoSizeLimit, "video_frame_rate_limit": videoFrameRateLimit, "video_matrix_limit": videoMatrixLimit,
-		"description_limit": mediaDescriptionMax}
+	statuses := map[string]any{"max_characters": maxStatusChars, "max_media_attachments": s.media.Limits().AttachmentsMax, "characters_reserved_per_url": charactersPerURL}
+	ml := s.media.Limits()
+	media := map[string]any{"supported_mime_types": ml.SupportedMIMEs, "image_size_limit": ml.ImageBytes, "image_matrix_limit": ml.ImagePixels,
+		"video_size_limit": ml.VideoBytes, "video_frame_rate_limit": ml.VideoFrameRate, "video_matrix_limit": ml.VideoPixels,
+		"description_limit": ml.DescriptionMax}
 	polls := map[string]any{"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2629746}
 	domain := s.cfg.PublicURL.Host
 	desc := "A distributed social platform that speaks the Mastodon API."

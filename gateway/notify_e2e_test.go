@@ -327,7 +327,9 @@ func TestStreamingBackpressure(t *testing.T) {
 			break
 		}
 	}
-	if websocket.CloseStatus(closeErr) != websocket.StatusTryAgainLater {
-		t.Fatalf("slow socket ended with %v, want close code 1013", closeErr)
+	// The close frame (1013) reaches the client only if its send path
+	// has room; with both kernel buffers full the connection just ends.
+	if closeErr == nil || (websocket.CloseStatus(closeErr) != websocket.StatusTryAgainLater && !strings.Contains(closeErr.Error(), "EOF")) {
+		t.Fatalf("slow socket ended with %v, want close code 1013 or EOF", closeErr)
 	}
 }

@@ -99,6 +99,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 		_, _ = w.Write([]byte("OK"))
 	})
 
+	// Media.
+	upload := access{user: true, scopes: writeMedia, class: "media", limit: "media", upload: s.uploadLimit()}
+	mux.Handle("POST /api/v1/media", s.api(upload, s.handleUpload(uploadWaitV1)))
+	mux.Handle("POST /api/v2/media", s.api(upload, s.handleUpload(uploadWaitV2)))
+	mux.Handle("GET /api/v1/media/{id}", s.api(read(writeMedia), s.handleGetMedia))
+	mux.Handle("PUT /api/v1/media/{id}", s.api(write(writeMedia), s.handleUpdateMedia))
+	mux.Handle("DELETE /api/v1/media/{id}", s.api(write(writeMedia), s.handleDeleteMedia))
+	mux.HandleFunc("GET /media/{id}/{name}", s.handleMediaFile)
+
 	// Markers.
 	mux.Handle("GET /api/v1/markers", s.api(read(readStatuses), s.handleGetMarkers))
 	mux.Handle("POST /api/v1/markers", s.api(write(writeStatuses), s.handleSaveMarkers))
@@ -123,6 +132,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("/api/", s.api(public, func(http.ResponseWriter, *http.Request, *call) (any, error) {
 		return nil, errNotFound
 	}))
+}
+
+// uploadLimit is the largest multipart body an upload may send.
+func (s *Server) uploadLimit() int64 {
+	l := s.media.Limits()
+	return max(l.ImageBytes, l.VideoBytes) + 1<<20
 }
 
 // handleHealth answers while the process is alive.

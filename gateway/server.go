@@ -32,6 +32,10 @@ type Config struct {
 	Auth   starling.AuthService
 	Feed   starling.FeedService
 	Notify starling.NotifyService
+	Media  starling.MediaService
+	// MediaCacheBytes bounds this node's edge cache of media files
+	// (default 256 MiB).
+	MediaCacheBytes int64
 
 	Telemetry *telemetry.Telemetry
 	// Ready reports whether the node can serve (engine up, services
@@ -59,6 +63,8 @@ type Server struct {
 	auth    starling.AuthService
 	feed    starling.FeedService
 	notify  starling.NotifyService
+	media   starling.MediaService
+	files   *fileCache
 	render  *renderer
 	hub     *hub
 	limits  Limits
@@ -92,13 +98,22 @@ func New(cfg Config) *Server {
 		auth:    cfg.Auth,
 		feed:    cfg.Feed,
 		notify:  cfg.Notify,
+		media:   cfg.Media,
 		limits:  limits,
 		shed:    map[string]chan struct{}{},
 		limiter: newRateLimiter(),
 	}
 	s.render = newRenderer(s.base)
+	if cfg.MediaCacheBytes == 0 {
+		cfg.MediaCacheBytes = 256 << 20
+	}
+	s.files = newFileCache(cfg.MediaCacheBytes, 8<<20)
 	if cfg.Live != nil {
 		s.hub = newHub(s, cfg.Live, cfg.Streaming)
+		// Deleted media must leave this node's edge cache at once.
+		_, _ = cfg.Live.Subscribe(starling.SubjectMediaChanged+".*", func(m *nats.Msg) {
+			s.files.evictPrefix(m.Subject[len(starling.SubjectMediaChanged)+1:] + "/")
+		})
 	}
 	for class, n := range limits.Inflight {
 		s.shed[class] = make(chan struct{}, n)

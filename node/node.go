@@ -24,6 +24,7 @@ import (
 	"github.com/starling-social/starling/engine"
 	"github.com/starling-social/starling/feed"
 	"github.com/starling-social/starling/gateway"
+	"github.com/starling-social/starling/media"
 	"github.com/starling-social/starling/notify"
 	"github.com/starling-social/starling/remote"
 	"github.com/starling-social/starling/telemetry"
@@ -42,6 +43,9 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Streaming bounds the streaming API.
 	Streaming gateway.StreamingLimits
+	// MediaUnattachedTTL: uploads not attached within it are deleted
+	// (0: a day).
+	MediaUnattachedTTL time.Duration
 	// FanoutThreshold: accounts with more followers are merged into home
 	// timelines at read time (0: the feed default).
 	FanoutThreshold int
@@ -83,6 +87,7 @@ type Node struct {
 	Auth   starling.AuthService
 	Feed   starling.FeedService
 	Notify starling.NotifyService
+	Media  starling.MediaService
 }
 
 func (n *Node) runs(service string) bool { return slices.Contains(n.cfg.Services, service) }
@@ -139,9 +144,30 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.cfg.PublicURL = defaultPublicURL(n.ln)
 	}
 
+	// Media.
+	if n.runs("media") {
+		svc, err := media.New(ctx, media.Config{Engine: n.eng, IDs: n.ids, Telemetry: n.tel, UnattachedTTL: cfg.MediaUnattachedTTL})
+		if err != nil {
+			return nil, fmt.Errorf("media service: %w", err)
+		}
+		n.closers = append(n.closers, svc.Close)
+		if err := n.serve(remote.ServeMedia(nc, n.tel, svc)); err != nil {
+			return nil, err
+		}
+		n.Media = svc
+	} else {
+		blobs, err := n.eng.Blobs(ctx, "media")
+		if err != nil {
+			return nil, err
+		}
+		c := remote.NewMediaClient(nc, n.tel, blobs, media.DefaultLimits())
+		n.breakers = append(n.breakers, c.Breaker())
+		n.Media = c
+	}
+
 	// Feed.
 	if n.runs("feed") {
-		svc, err := feed.New(ctx, feed.Config{Engine: n.eng, IDs: n.ids, Auth: n.Auth, Telemetry: n.tel,
+		svc, err := feed.New(ctx, feed.Config{Engine: n.eng, IDs: n.ids, Auth: n.Auth, Media: n.Media, Telemetry: n.tel,
 			PublicURL: n.cfg.PublicURL, FanoutThreshold: cfg.FanoutThreshold})
 		if err != nil {
 			return nil, fmt.Errorf("feed service: %w", err)
@@ -193,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		n.closers = append(n.closers, cache.Close)
 		handler = gateway.New(gateway.Config{
-			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify,
+			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify, Media: n.Media,
 			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits, Live: nc, Streaming: cfg.Streaming,
 		})
 	} else {
@@ -297,6 +323,8 @@ func (n *Node) used(service string) bool {
 		return n.runs("gateway") || n.runs("feed")
 	case "feed":
 		return n.runs("gateway") || n.runs("notify")
+	case "media":
+		return n.runs("gateway") || n.runs("feed")
 	case "notify":
 		return n.runs("gateway")
 	}

@@ -44,7 +44,9 @@ func ServeNotify(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.NotifySer
 	Handle(s, "notification", func(ctx context.Context, r notifyIDReq) (*starling.Notification, error) {
 		return svc.Notification(ctx, r.Account, r.ID)
 	})
-	Handle(s, "dismiss", func(ctx context.Context, r notifyIDReq) (empty, error) { return empty{}, svc.Dismiss(ctx, r.Account, r.ID) })
+	Handle(s, "dismiss", func(ctx context.Context, r notifyIDReq) (empty, error) {
+		return empty{}, svc.Dismiss(ctx, r.Account, r.ID)
+	})
 	Handle(s, "clear", func(ctx context.Context, account starling.ID) (empty, error) { return empty{}, svc.Clear(ctx, account) })
 	Handle(s, "unread_count", func(ctx context.Context, r notifyUnreadReq) (int, error) {
 		return svc.UnreadCount(ctx, r.Account, r.Types, r.Limit)

@@ -278,3 +278,6 @@ func WithFanoutThreshold(n int) NodeOption { return func(c *node.Config) { c.Fan
 func WithStreaming(l gateway.StreamingLimits) NodeOption {
 	return func(c *node.Config) { c.Streaming = l }
 }
+
+// User returns u itself (for helpers that take a *User).
+func (u *User) User() *User { return u }
