@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -349,7 +350,7 @@ func testUpdate(t *testing.T, svc starling.AuthService) {
 	if a.DisplayName != "Ada" || !a.Locked || a.Note != note || a.Privacy != starling.Private {
 		t.Fatalf("updated = %+v", a)
 	}
-	if a.NoteHTML == "" || contains(a.NoteHTML, "<b>") {
+	if a.NoteHTML == "" || strings.Contains(a.NoteHTML, "<b>") {
 		t.Fatalf("note HTML not escaped: %q", a.NoteHTML)
 	}
 	again, _ := svc.Account(ctx, tok.AccountID)
@@ -361,17 +362,6 @@ func testUpdate(t *testing.T, svc starling.AuthService) {
 	wantCode(t, err, starling.Invalid)
 	_, err = svc.UpdateAccount(ctx, 42, starling.AccountUpdate{DisplayName: &name})
 	wantCode(t, err, starling.NotFound)
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) > 0 && indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func testConcurrentSignUp(t *testing.T, svc starling.AuthService) {
