@@ -128,6 +128,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+defaultHeaderPath, servePNG(headerPNG))
 	mux.HandleFunc("GET "+instanceThumbnailPth, servePNG(headerPNG))
 
+	// The web client.
+	s.routesWeb(mux)
+
 	// Anything else under /api is an unknown record.
 	mux.Handle("/api/", s.api(public, func(http.ResponseWriter, *http.Request, *call) (any, error) {
 		return nil, errNotFound
