@@ -20,6 +20,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/starling-social/starling"
 )
@@ -57,6 +59,8 @@ type Config struct {
 	FsyncInterval time.Duration
 	// Logger receives the engine's log lines.
 	Logger *slog.Logger
+	// Tracer records a span for every table operation (nil: none).
+	Tracer trace.Tracer
 }
 
 // DefaultPartitions is the number of partitions of every partitioned table.
@@ -114,6 +118,7 @@ func (c *Config) Validate() error {
 // when embedded, the server. It is safe for concurrent use.
 type Engine struct {
 	cfg    Config
+	tracer trace.Tracer
 	log    *slog.Logger
 	srv    *server.Server // nil when connected to an external server
 	nc     *nats.Conn
@@ -133,7 +138,10 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine")}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "engine"), tracer: cfg.Tracer}
+	if e.tracer == nil {
+		e.tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if cfg.URL == "" {
 		if err := e.startServer(); err != nil {
 			return nil, err

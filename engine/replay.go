@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,6 +18,8 @@ type Change struct {
 	Seq     uint64 // stream sequence: newer changes of a key have higher ones
 	At      time.Time
 	Deleted bool
+	// Header is the message's header (trace context), if any.
+	Header nats.Header
 }
 
 // Replayer feeds a table's changes to a function: every partition is
@@ -66,7 +69,7 @@ func (t *Table) Replay(ctx context.Context, apply func([]Change)) (*Replayer, er
 			if err != nil {
 				return
 			}
-			c := Change{Key: KeyOf(m.Subject()), Value: m.Data(), Seq: md.Sequence.Stream, At: md.Timestamp}
+			c := Change{Key: KeyOf(m.Subject()), Value: m.Data(), Seq: md.Sequence.Stream, At: md.Timestamp, Header: m.Headers()}
 			if h := m.Headers(); h != nil {
 				if op := h.Get("KV-Operation"); op == "DEL" || op == "PURGE" || h.Get(jetstream.MarkerReasonHeader) != "" {
 					c.Deleted = true

@@ -10,8 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/telemetry"
 )
 
 // TableConfig describes a partitioned key-value table.
@@ -49,8 +52,10 @@ type TableConfig struct {
 // a failed compare-and-set returns Conflict; an engine that cannot commit
 // (no quorum, timeout, disconnected) returns Unavailable.
 type Table struct {
+	tracer  trace.Tracer
 	name    string
 	parts   []jetstream.KeyValue
+	stores  []jetstream.Stream
 	streams []string
 	js      jetstream.JetStream
 }
@@ -90,7 +95,7 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	t := &Table{name: cfg.Name, js: e.js}
+	t := &Table{name: cfg.Name, js: e.js, tracer: e.tracer}
 	for p := 0; p < n; p++ {
 		bucket := fmt.Sprintf("%s_%d", cfg.Name, p)
 		sc := jetstream.StreamConfig{
@@ -117,7 +122,12 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("table %s: %w", bucket, err)
 		}
+		st, err := e.js.Stream(ctx, sc.Name)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", bucket, err)
+		}
 		t.parts = append(t.parts, kv)
+		t.stores = append(t.stores, st)
 		t.streams = append(t.streams, sc.Name)
 	}
 	return t, nil
@@ -202,6 +212,8 @@ func (t *Table) Subject(key string) string {
 
 // Get returns the newest revision of key.
 func (t *Table) Get(ctx context.Context, key string) (Entry, error) {
+	ctx, span := t.span(ctx, "get", key)
+	defer span.End()
 	ent, err := t.kv(key).Get(ctx, key)
 	if err != nil {
 		return Entry{}, mapErr(err, key)
@@ -211,26 +223,33 @@ func (t *Table) Get(ctx context.Context, key string) (Entry, error) {
 
 // Put stores value under key unconditionally and returns its revision.
 func (t *Table) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	rev, err := t.kv(key).Put(ctx, key, value)
-	return rev, mapErr(err, key)
+	rev, _, err := t.PutWith(ctx, key, value, PutOptions{})
+	return rev, err
 }
 
 // Create stores value under key only if the key does not exist (or was
 // deleted). A live key yields Conflict. A positive ttl makes the key expire.
 func (t *Table) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
-	var opts []jetstream.KVCreateOpt
-	if ttl > 0 {
-		opts = append(opts, jetstream.KeyTTL(ttl))
+	zero := uint64(0)
+	rev, _, err := t.PutWith(ctx, key, value, PutOptions{TTL: ttl, ExpectRevision: &zero})
+	if err == nil || !starling.IsCode(err, starling.Conflict) {
+		return rev, err
 	}
-	rev, err := t.kv(key).Create(ctx, key, value, opts...)
-	return rev, mapErr(err, key)
+	// A deleted key keeps a delete marker: create over it at its revision.
+	st := t.stores[t.Partition(key)]
+	m, gerr := st.GetLastMsgForSubject(ctx, t.Subject(key))
+	if gerr == nil && m.Header.Get("KV-Operation") != "" {
+		r := m.Sequence
+		rev, _, err = t.PutWith(ctx, key, value, PutOptions{TTL: ttl, ExpectRevision: &r})
+	}
+	return rev, err
 }
 
 // Update stores value under key only if the key's newest revision is rev.
 // Any other revision yields Conflict.
 func (t *Table) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
-	nrev, err := t.kv(key).Update(ctx, key, value, rev)
-	return nrev, mapErr(err, key)
+	nrev, _, err := t.PutWith(ctx, key, value, PutOptions{ExpectRevision: &rev})
+	return nrev, err
 }
 
 // PutOptions are the rarely needed knobs of PutWith.
@@ -249,6 +268,8 @@ type PutOptions struct {
 // recognised the message ID as a duplicate (nothing was stored then, and the
 // revision is the original's).
 func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOptions) (rev uint64, dup bool, err error) {
+	ctx, span := t.span(ctx, "put", key)
+	defer span.End()
 	var opts []jetstream.PublishOpt
 	if o.MsgID != "" {
 		opts = append(opts, jetstream.WithMsgID(o.MsgID))
@@ -259,9 +280,18 @@ func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOpti
 	if o.ExpectRevision != nil {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(*o.ExpectRevision))
 	}
-	ack, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: t.Subject(key), Data: value}, opts...)
+	msg := &nats.Msg{Subject: t.Subject(key), Data: value}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		// Consumers of the stream (fan-out, notifications) link their
+		// work to the trace that wrote the record.
+		msg.Header = nats.Header{}
+		telemetry.Inject(ctx, map[string][]string(msg.Header))
+	}
+	ack, err := t.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
-		return 0, false, mapErr(err, key)
+		err = mapErr(err, key)
+		telemetry.SpanError(span, err)
+		return 0, false, err
 	}
 	return ack.Sequence, ack.Duplicate, nil
 }
@@ -269,6 +299,8 @@ func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOpti
 // Delete removes key. With rev > 0 it only deletes that revision (Conflict
 // otherwise). Deleting a missing key is not an error.
 func (t *Table) Delete(ctx context.Context, key string, rev uint64) error {
+	ctx, span := t.span(ctx, "delete", key)
+	defer span.End()
 	var opts []jetstream.KVDeleteOpt
 	if rev > 0 {
 		opts = append(opts, jetstream.LastRevision(rev))
@@ -295,6 +327,13 @@ func (t *Table) Keys(ctx context.Context, filter string) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// span starts a client span for one engine operation on key.
+func (t *Table) span(ctx context.Context, op, key string) (context.Context, trace.Span) {
+	return t.tracer.Start(ctx, "engine."+op, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("db.system", "nats-jetstream"), attribute.String("db.operation", op),
+		attribute.String("starling.table", t.name), attribute.Int("starling.partition", t.Partition(key))))
 }
 
 // mapErr turns engine errors into starling errors with codes.

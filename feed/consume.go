@@ -2,7 +2,13 @@ package feed
 
 import (
 	"context"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"encoding/json"
+	"github.com/starling-social/starling/telemetry"
 	"time"
 
 	"github.com/starling-social/starling"
@@ -33,15 +39,25 @@ func (s *Service) startReplay(ctx context.Context) (*engine.Replayer, chan struc
 	return r, ready, nil
 }
 
-// applyBatch applies decoded events to the view.
+// applyBatch applies decoded events to the view. A post that arrives with
+// the trace context of the request that wrote it gets a "feed.fanout" span
+// in that trace, so a post's trace shows its fan-out on every node.
 func (s *Service) applyBatch(batch []engine.Change) {
 	v := s.view
 	var delivered []*starling.Status
 	v.mu.Lock()
 	live := v.live
 	for _, ev := range batch {
+		var span trace.Span
+		if live && len(ev.Header) > 0 && strings.HasPrefix(ev.Key, kindPost+".") {
+			ctx := telemetry.Extract(context.Background(), map[string][]string(ev.Header))
+			_, span = s.tel.Tracer.Start(ctx, "feed.fanout", trace.WithAttributes(attribute.String("starling.key", ev.Key)))
+		}
 		if st := s.applyEvent(ev); st != nil && live {
 			delivered = append(delivered, st)
+		}
+		if span != nil {
+			span.End()
 		}
 	}
 	v.mu.Unlock()

@@ -75,7 +75,9 @@ func (es *EventSource) Consume(ctx context.Context, group string, handler func(c
 				_ = m.Term()
 				return
 			}
-			hctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			// The handler's work joins the trace that wrote the record.
+			hctx := telemetry.Extract(ctx, map[string][]string(m.Headers()))
+			hctx, cancel := context.WithTimeout(hctx, 20*time.Second)
 			err := handler(hctx, ev)
 			cancel()
 			if err != nil {

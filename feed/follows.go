@@ -42,7 +42,7 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 			if err != nil {
 				return nil, err
 			}
-			s.apply(key, rev, data, false)
+			s.apply(ctx, key, rev, data, false)
 			return s.relationship(follower, target), nil
 		case err != nil:
 			return nil, err
@@ -64,7 +64,7 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 		if err != nil {
 			return nil, err
 		}
-		s.apply(key, rev, data, false)
+		s.apply(ctx, key, rev, data, false)
 		return s.relationship(follower, target), nil
 	}
 	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
@@ -119,7 +119,7 @@ func (s *Service) AuthorizeFollowRequest(ctx context.Context, viewer, requester 
 		if err != nil {
 			return nil, err
 		}
-		s.apply(key, rev, data, false)
+		s.apply(ctx, key, rev, data, false)
 		return s.relationship(viewer, requester), nil
 	}
 	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
@@ -140,7 +140,7 @@ func (s *Service) RejectFollowRequest(ctx context.Context, viewer, requester sta
 		if err := s.tab.Delete(ctx, key, ent.Revision); err != nil {
 			return nil, err
 		}
-		s.apply(key, ent.Revision+1, nil, true)
+		s.apply(ctx, key, ent.Revision+1, nil, true)
 	}
 	return s.relationship(viewer, requester), nil
 }

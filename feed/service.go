@@ -21,6 +21,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/content"
 	"github.com/starling-social/starling/engine"
@@ -151,8 +154,16 @@ func (s *Service) Ready() bool {
 
 // --- writing ---
 
-func (s *Service) apply(key string, rev uint64, data []byte, deleted bool) {
-	s.applyBatch([]engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted}})
+// apply applies this node's own write to its view at once (the stream
+// delivers it again later; applying is idempotent). The write's trace
+// context travels with it, so its fan-out appears in the request's trace.
+func (s *Service) apply(ctx context.Context, key string, rev uint64, data []byte, deleted bool) {
+	var h nats.Header
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		h = nats.Header{}
+		telemetry.Inject(ctx, map[string][]string(h))
+	}
+	s.applyBatch([]engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted, Header: h}})
 }
 
 func mustJSON(v any) []byte {
@@ -202,7 +213,7 @@ func (s *Service) storePost(ctx context.Context, author starling.ID, rec *postRe
 	if err != nil {
 		return nil, err
 	}
-	s.apply(postKey(rec.ID), rev, data, false)
+	s.apply(ctx, postKey(rec.ID), rev, data, false)
 	st := rec.status(rev)
 	s.publishLive(ctx, "update", st, s.audienceOf(st))
 	return s.Status(ctx, author, rec.ID)
@@ -402,7 +413,7 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 		if err != nil {
 			return nil, err
 		}
-		s.apply(postKey(id), nrev, data, false)
+		s.apply(ctx, postKey(id), nrev, data, false)
 		st := upd.status(nrev)
 		s.publishLive(ctx, "status.update", st, s.audienceOf(st))
 		return s.Status(ctx, author, id)
@@ -445,7 +456,7 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 	if err := s.tab.Delete(ctx, postKey(id), rev); err != nil {
 		return nil, err
 	}
-	s.apply(postKey(id), rev+1, nil, true)
+	s.apply(ctx, postKey(id), rev+1, nil, true)
 	s.publishLive(ctx, "delete", rec.status(rev), audience)
 	if st.ReblogOfID != 0 {
 		if err := s.deleteKey(ctx, boostKey(st.ReblogOfID, author)); err != nil {
@@ -503,7 +514,7 @@ func (s *Service) deleteKey(ctx context.Context, key string) error {
 		if err != nil {
 			return err
 		}
-		s.apply(key, ent.Revision+1, nil, true)
+		s.apply(ctx, key, ent.Revision+1, nil, true)
 		return nil
 	}
 	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
@@ -529,7 +540,7 @@ func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starl
 	rev, err := s.tab.Create(ctx, favKey(target, viewer), data, 0)
 	switch {
 	case err == nil:
-		s.apply(favKey(target, viewer), rev, data, false)
+		s.apply(ctx, favKey(target, viewer), rev, data, false)
 	case !starling.IsCode(err, starling.Conflict):
 		return nil, err
 	}
@@ -608,7 +619,7 @@ func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starli
 	} else if err != nil {
 		return nil, err
 	} else {
-		s.apply(boostKey(orig.ID, viewer), crev, claim, false)
+		s.apply(ctx, boostKey(orig.ID, viewer), crev, claim, false)
 	}
 	rec := &postRecord{ID: wid, Account: viewer, Created: s.now().UTC(), Visibility: vis, ReblogOf: orig.ID}
 	st, err := s.storePost(ctx, viewer, rec, false)

@@ -101,6 +101,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Telemetry.Log
 	}
+	if cfg.Engine.Tracer == nil {
+		cfg.Engine.Tracer = cfg.Telemetry.Tracer
+	}
 	n := &Node{cfg: cfg, tel: cfg.Telemetry}
 	defer func() {
 		if err != nil {

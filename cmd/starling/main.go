@@ -1,6 +1,7 @@
 // Command starling runs a Starling node and its tools.
 //
 //	starling serve      run a node (the default: everything in one process)
+//	starling bench      the load tool: measure any Mastodon-compatible server
 //	starling version    print the version
 //
 // Every flag can also be set with an environment variable STARLING_<FLAG>,
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/starling-social/starling/bench"
 )
 
 func main() {
@@ -38,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		return runVersion(stdout)
+	case "bench":
+		return bench.Main(ctx, rest, getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		usage(stdout)
 		return nil
@@ -51,6 +56,7 @@ func usage(w io.Writer) {
 
 Commands:
   serve     run a node: the engine, the services and the HTTP gateway
+  bench     measure a Mastodon-compatible server (setup, run, ceiling, compare)
   version   print the version
 
 Run "starling <command> -h" for a command's flags. Every flag can also be

@@ -28,6 +28,7 @@ type serveFlags struct {
 	logLevel, logFormat, traceExporter                        string
 	limits                                                    gateway.Limits
 	drainTimeout                                              time.Duration
+	debugListen                                               string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -49,6 +50,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&f.traceExporter, "trace-exporter", "", "where spans go: none, stdout, file:PATH, otlp (default otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)")
+	fs.StringVar(&f.debugListen, "debug-listen", "", "opt-in listener for net/http/pprof profiles, e.g. 127.0.0.1:6060 (never expose it)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
 	f.limits = gateway.DefaultLimits()
 	rate := func(name string, r *gateway.Rate, usage string) {
@@ -124,6 +126,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if f.debugListen != "" {
+		stop, addr, err := startDebug(f.debugListen)
+		if err != nil {
+			n.Shutdown(context.Background())
+			return fmt.Errorf("--debug-listen: %w", err)
+		}
+		defer stop()
+		log.Info("profiling listener started", "addr", addr)
 	}
 	log.Info("node started", "node", cfg.Engine.NodeName, "http", n.URL(), "public_url", n.PublicURL(), "services", strings.Join(cfg.Services, ","), "version", starling.Version)
 	if n.URL() != "" {
