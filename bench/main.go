@@ -262,7 +262,7 @@ media) for any other weights.
 	var targets listFlag
 	var state, workload, mixSpec, jsonPath, streamingURL string
 	var rate float64
-	var conns, maxIn, sockets int
+	var conns, maxIn, sockets, pageSize int
 	var duration, warmup, timeout, mediaPoll, mediaWait time.Duration
 	mediaSize := sizeFlag(defaultMediaSize)
 	var seed uint64
@@ -273,6 +273,7 @@ media) for any other weights.
 	fs.StringVar(&mixSpec, "mix", "", "custom weights instead of --workload, e.g. home=60,account=30,compose=10")
 	fs.Float64Var(&rate, "rate", 0, "open loop: requests (stream: posts) per second")
 	fs.IntVar(&conns, "connections", 0, "closed loop: concurrent workers (default 16 unless --rate)")
+	fs.IntVar(&pageSize, "limit", 10, "page size of timeline requests (DeathStarBench uses 10)")
 	fs.IntVar(&maxIn, "max-inflight", defaultMaxInflight, "open loop: requests in flight before further ones are dropped")
 	fs.DurationVar(&duration, "duration", 30*time.Second, "measured part of the run")
 	fs.DurationVar(&warmup, "warmup", 5*time.Second, "load offered before measuring, not counted")
@@ -305,7 +306,7 @@ media) for any other weights.
 	if err != nil {
 		return fmt.Errorf("read state (run setup first): %w", err)
 	}
-	cfg := RunConfig{State: st, Mix: mix, Targets: targets, Workload: workload, Rate: rate, Connections: conns, MaxInflight: maxIn,
+	cfg := RunConfig{PageSize: pageSize, State: st, Mix: mix, Targets: targets, Workload: workload, Rate: rate, Connections: conns, MaxInflight: maxIn,
 		Duration: duration, Warmup: warmup, Timeout: timeout, MediaSize: int(mediaSize), MediaPoll: mediaPoll, MediaWait: mediaWait,
 		Sockets: sockets, StreamingURL: streamingURL, Seed: seed, Ceiling: ceiling, Insecure: insecure,
 		Command: append([]string{"starling", "bench", "run"}, args...)}

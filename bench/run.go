@@ -31,6 +31,9 @@ type RunConfig struct {
 	Duration    time.Duration // measured part; must be > 0
 	Warmup      time.Duration // sent but not counted in the results
 	Timeout     time.Duration // per request; default 10s
+	// PageSize is the limit of timeline requests (default 10, as in
+	// DeathStarBench).
+	PageSize int
 	// Media: size of the generated JPEG (default 256 KiB), interval between
 	// polls (default 50ms) and how long processing may take (default 30s).
 	MediaSize int

@@ -157,7 +157,11 @@ func (r *runner) prepareUsers(st *State) error {
 			u.RawQuery = query
 			return &u
 		}
-		r.targets = append(r.targets, runTarget{base: t, home: mk("/api/v1/timelines/home", "limit=10"),
+		page := r.cfg.PageSize
+		if page <= 0 {
+			page = 10
+		}
+		r.targets = append(r.targets, runTarget{base: t, home: mk("/api/v1/timelines/home", "limit="+strconv.Itoa(page)),
 			statuses: mk("/api/v1/statuses", ""), upload: mk("/api/v2/media", "")})
 	}
 	r.users = make([]runUser, len(ready))

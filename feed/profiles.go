@@ -102,6 +102,33 @@ func (p *profiles) get(ctx context.Context, ids []starling.ID) (map[starling.ID]
 	return out, nil
 }
 
+// aligned returns the profiles of ids in the same order, nil where an
+// account does not exist.
+func (p *profiles) aligned(ctx context.Context, ids []starling.ID) ([]*starling.Account, error) {
+	out := make([]*starling.Account, len(ids))
+	var miss []starling.ID
+	p.mu.RLock()
+	for i, id := range ids {
+		if out[i] = p.byID[id]; out[i] == nil && id != 0 {
+			miss = append(miss, id)
+		}
+	}
+	p.mu.RUnlock()
+	if len(miss) == 0 {
+		return out, nil
+	}
+	got, err := p.get(ctx, miss)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		if out[i] == nil {
+			out[i] = got[id]
+		}
+	}
+	return out, nil
+}
+
 // one returns a single profile.
 func (p *profiles) one(ctx context.Context, id starling.ID) (*starling.Account, error) {
 	m, err := p.get(ctx, []starling.ID{id})

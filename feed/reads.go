@@ -19,13 +19,35 @@ var errNotFound = &starling.Error{Code: starling.NotFound, Message: "Record not 
 
 // collected is what a read gathers under the view's lock: statuses (copies,
 // safe to fill in after the lock is released) and the accounts they need.
+// Copies come from backing slices sized for the page, so a page costs a
+// handful of allocations rather than one per status.
 type collected struct {
 	statuses []*starling.Status
-	accounts map[starling.ID]*starling.Account // counters filled, profile not yet
+	accounts []*starling.Account // counters filled, profile not yet
+
+	store     []starling.Status
+	flags     []starling.ViewerFlags
+	acctStore []starling.Account
 }
 
 func newCollected(n int) *collected {
-	return &collected{statuses: make([]*starling.Status, 0, n), accounts: make(map[starling.ID]*starling.Account, n)}
+	return &collected{
+		statuses:  make([]*starling.Status, 0, n),
+		accounts:  make([]*starling.Account, 0, n),
+		store:     make([]starling.Status, 0, 2*n),
+		flags:     make([]starling.ViewerFlags, 0, 2*n),
+		acctStore: make([]starling.Account, 0, 2*n),
+	}
+}
+
+// account returns the collected account id, or nil.
+func (c *collected) account(id starling.ID) *starling.Account {
+	for _, a := range c.accounts {
+		if a.ID == id {
+			return a
+		}
+	}
+	return nil
 }
 
 // add copies st (and its reblogged original) for viewer with counters and
@@ -43,17 +65,30 @@ func (v *view) collect(c *collected, viewer starling.ID, st *starling.Status) {
 }
 
 func (v *view) copyStatus(c *collected, viewer starling.ID, st *starling.Status) *starling.Status {
-	cp := *st
+	var cp *starling.Status
+	if len(c.store) < cap(c.store) {
+		c.store = append(c.store, *st)
+		cp = &c.store[len(c.store)-1]
+	} else {
+		dup := *st
+		cp = &dup
+	}
 	cp.Counts = starling.StatusCounts{
 		Replies:    int64(v.replies[st.ID].lenOrZero()),
 		Reblogs:    int64(v.boosts[st.ID].len()),
 		Favourites: int64(v.favs[st.ID].len()),
 	}
 	if viewer != 0 {
-		cp.Viewer = &starling.ViewerFlags{Favourited: v.favs[st.ID].has(viewer), Reblogged: v.boosts[st.ID].has(viewer)}
+		f := starling.ViewerFlags{Favourited: v.favs[st.ID].has(viewer), Reblogged: v.boosts[st.ID].has(viewer)}
+		if len(c.flags) < cap(c.flags) {
+			c.flags = append(c.flags, f)
+			cp.Viewer = &c.flags[len(c.flags)-1]
+		} else {
+			cp.Viewer = &f
+		}
 	}
 	v.collectAccount(c, st.AccountID)
-	return &cp
+	return cp
 }
 
 func (l *idList) lenOrZero() int {
@@ -65,12 +100,18 @@ func (l *idList) lenOrZero() int {
 
 // collectAccount notes an account to hydrate, with its counters.
 func (v *view) collectAccount(c *collected, id starling.ID) {
-	if _, ok := c.accounts[id]; ok {
+	if c.account(id) != nil {
 		return
 	}
-	a := &starling.Account{ID: id}
+	var a *starling.Account
+	if len(c.acctStore) < cap(c.acctStore) {
+		c.acctStore = append(c.acctStore, starling.Account{ID: id})
+		a = &c.acctStore[len(c.acctStore)-1]
+	} else {
+		a = &starling.Account{ID: id}
+	}
 	v.countAccount(a)
-	c.accounts[id] = a
+	c.accounts = append(c.accounts, a)
 }
 
 func (v *view) countAccount(a *starling.Account) {
@@ -88,31 +129,33 @@ func (v *view) countAccount(a *starling.Account) {
 // finish fills in profiles (outside the view's lock) and media, dropping
 // statuses whose author no longer exists.
 func (s *Service) finish(ctx context.Context, c *collected) ([]*starling.Status, error) {
-	ids := make([]starling.ID, 0, len(c.accounts))
-	for id := range c.accounts {
-		ids = append(ids, id)
+	ids := make([]starling.ID, len(c.accounts))
+	for i, a := range c.accounts {
+		ids[i] = a.ID
 	}
-	profiles, err := s.profiles.get(ctx, ids)
+	profiles, err := s.profiles.aligned(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for id, a := range c.accounts {
-		p := profiles[id]
+	known := c.accounts[:0]
+	for i, a := range c.accounts {
+		p := profiles[i]
 		if p == nil {
-			delete(c.accounts, id)
 			continue
 		}
 		counts := *a
 		*a = *p
 		a.StatusesCount, a.FollowersCount, a.FollowingCount, a.LastStatusAt = counts.StatusesCount, counts.FollowersCount, counts.FollowingCount, counts.LastStatusAt
+		known = append(known, a)
 	}
+	c.accounts = known
 	out := c.statuses[:0]
 	for _, st := range c.statuses {
-		if st.Account = c.accounts[st.AccountID]; st.Account == nil {
+		if st.Account = c.account(st.AccountID); st.Account == nil {
 			continue
 		}
 		if st.Reblog != nil {
-			if st.Reblog.Account = c.accounts[st.Reblog.AccountID]; st.Reblog.Account == nil {
+			if st.Reblog.Account = c.account(st.Reblog.AccountID); st.Reblog.Account == nil {
 				continue
 			}
 		}

@@ -77,7 +77,7 @@ func (s *Server) statusPage(w http.ResponseWriter, r *http.Request, sts []*starl
 	if len(sts) > 0 {
 		s.setLink(w, r, sts[0].ID, sts[len(sts)-1].ID, "min_id", true)
 	}
-	return rawJSON(s.render.statusList(sts)), nil
+	return s.render.statusListPooled(sts), nil
 }
 
 // accountPage writes a page of a relationship list with its Link header.

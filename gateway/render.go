@@ -450,6 +450,36 @@ func appendMediaMeta(b []byte, m *starling.MediaAttachment) []byte {
 	return append(b, "}}"...)
 }
 
+// bufPool recycles response buffers: a timeline page is tens of kilobytes,
+// and allocating it per request was most of the gateway's garbage.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// pooledJSON is a response body in a pooled buffer; the api wrapper
+// returns the buffer after writing it.
+type pooledJSON struct{ b *[]byte }
+
+// release returns the buffer to the pool unless it grew too large to keep.
+func (p pooledJSON) release() {
+	if cap(*p.b) <= 1<<20 {
+		*p.b = (*p.b)[:0]
+		bufPool.Put(p.b)
+	}
+}
+
+// statusListPooled renders statuses as a JSON array into a pooled buffer.
+func (r *renderer) statusListPooled(sts []*starling.Status) pooledJSON {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], '[')
+	for i, st := range sts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.appendStatus(b, st, false)
+	}
+	*bp = append(b, ']')
+	return pooledJSON{bp}
+}
+
 // statusList renders statuses as a JSON array.
 func (r *renderer) statusList(sts []*starling.Status) []byte {
 	b := make([]byte, 0, 2048*len(sts)+2)

@@ -224,6 +224,9 @@ func (s *Server) api(a access, h apiFunc) http.Handler {
 			writeRaw(w, http.StatusOK, []byte("{}"))
 		case rawJSON:
 			writeRaw(w, http.StatusOK, v)
+		case pooledJSON:
+			writeRaw(w, http.StatusOK, *v.b)
+			v.release()
 		case withStatus:
 			if raw, ok := v.body.(rawJSON); ok {
 				writeRaw(w, v.status, raw)
