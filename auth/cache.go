@@ -38,9 +38,10 @@ const (
 	subjectEvict = "starling.auth.evict"
 	subjectHello = "starling.auth.cache.hello"
 	subjectLease = "starling.auth.lease"
-	leaseEvery   = 500 * time.Millisecond
-	leaseTTL     = 2 * time.Second
-	evictWait    = leaseTTL + 500*time.Millisecond
+	leaseEvery   = time.Second
+	leaseProbe   = 5 * time.Second // a busy engine may answer slowly; that is not a lost quorum
+	leaseTTL     = 10 * time.Second
+	evictWait    = leaseTTL + time.Second
 	helloTTL     = 3 * time.Second
 )
 
@@ -79,7 +80,7 @@ func (ev *evictor) leaseLoop() {
 	t := time.NewTicker(leaseEvery)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), leaseEvery)
+		ctx, cancel := context.WithTimeout(context.Background(), leaseProbe)
 		err := ev.eng.Healthy(ctx)
 		cancel()
 		if err == nil {

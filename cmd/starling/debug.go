@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -17,6 +18,10 @@ func startDebug(addr string) (stop func(), bound string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// Sample contention too: waits over a millisecond, and one lock
+	// contention event in a hundred.
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
