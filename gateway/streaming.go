@@ -60,22 +60,35 @@ type hub struct {
 	perAccount map[starling.ID]int
 
 	cacheMu sync.Mutex
-	cache   map[renderKey][]byte // rendered status payloads, by status and revision
+	cache   map[payloadKey]cachedPayload // rendered payloads, by event and status
 }
+
+// payloadKey identifies an event's payload: one rendering serves every
+// socket on this node (a post reaches each follower's subject separately,
+// so the same payload is asked for once per follower).
+type payloadKey struct {
+	event string
+	id    starling.ID
+}
+
+type cachedPayload struct {
+	payload string
+	at      time.Time
+}
+
+// payloadTTL bounds how long a rendered payload is reused. An edit is a
+// different event ("status.update"), so reuse never shows stale content
+// for long; counters in a payload may lag by this much.
+const payloadTTL = 5 * time.Second
 
 type liveSub struct {
 	sub     *nats.Subscription
 	sockets map[*socket]int // socket -> number of its streams on this subject
 }
 
-type renderKey struct {
-	id  starling.ID
-	rev uint64
-}
-
 func newHub(s *Server, nc *nats.Conn, limits StreamingLimits) *hub {
 	return &hub{s: s, nc: nc, limits: limits.withDefaults(), subs: map[string]*liveSub{},
-		perAccount: map[starling.ID]int{}, cache: map[renderKey][]byte{}}
+		perAccount: map[starling.ID]int{}, cache: map[payloadKey]cachedPayload{}}
 }
 
 // stream is one subscription of a socket: Mastodon's stream name and, for
@@ -419,6 +432,10 @@ func (h *hub) dispatch(subject string, data []byte) {
 		}
 	}
 	h.mu.Unlock()
+	// A frame depends only on the stream (name and tag) and the event:
+	// build each once for all sockets.
+	built := map[stream][]byte{}
+	sent := h.s.tel.Metrics.WSEvents.WithLabelValues(ev.Event)
 	for _, sk := range targets {
 		sk.mu.Lock()
 		var frames [][]byte
@@ -426,15 +443,35 @@ func (h *hub) dispatch(subject string, data []byte) {
 			if st.subject(sk.grant.AccountID) != subject || !wants(st, &ev, sk.grant) {
 				continue
 			}
-			f, _ := json.Marshal(map[string]any{"stream": st.frameStream(), "event": ev.Event, "payload": payload})
+			f := built[st]
+			if f == nil {
+				f = appendFrame(nil, st, ev.Event, payload)
+				built[st] = f
+			}
 			frames = append(frames, f)
 		}
 		sk.mu.Unlock()
 		for _, f := range frames {
 			sk.enqueue(f)
-			h.s.tel.Metrics.WSEvents.WithLabelValues(ev.Event).Inc()
+			sent.Inc()
 		}
 	}
+}
+
+// appendFrame appends a streaming frame:
+// {"stream":[name(,tag)],"event":...,"payload":"<JSON as a string>"}.
+func appendFrame(b []byte, st stream, event, payload string) []byte {
+	b = append(b, `{"stream":[`...)
+	b = appendString(b, st.name)
+	if st.tag != "" {
+		b = append(b, ',')
+		b = appendString(b, st.tag)
+	}
+	b = append(b, `],"event":`...)
+	b = appendString(b, event)
+	b = append(b, `,"payload":`...)
+	b = appendString(b, payload)
+	return append(b, '}')
 }
 
 // wants reports whether a stream carries an event.
@@ -449,7 +486,7 @@ func wants(st stream, ev *starling.LiveEvent, g *starling.Grant) bool {
 }
 
 // payload renders an event's payload (a JSON string of the entity, or the
-// bare ID for delete), caching statuses by revision for all sockets.
+// bare ID for delete), reusing a rendering for payloadTTL.
 func (h *hub) payload(ev *starling.LiveEvent) (string, bool) {
 	switch ev.Event {
 	case "delete":
@@ -460,32 +497,42 @@ func (h *hub) payload(ev *starling.LiveEvent) (string, bool) {
 		}
 		return string(h.s.render.appendNotification(nil, ev.Notification)), true
 	case "update", "status.update":
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		st, err := h.s.feed.Status(ctx, ev.AuthorID, ev.StatusID)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) && !starling.IsCode(err, starling.NotFound) {
-				h.s.log.Warn("streaming: load status", "status", ev.StatusID, "err", err)
-			}
-			return "", false
-		}
-		key := renderKey{st.ID, st.Revision}
-		h.cacheMu.Lock()
-		b := h.cache[key]
-		h.cacheMu.Unlock()
-		if b == nil {
-			stripViewer(st)
-			b = h.s.render.appendStatus(nil, st, false)
-			h.cacheMu.Lock()
-			if len(h.cache) > 4096 {
-				clear(h.cache)
-			}
-			h.cache[key] = b
-			h.cacheMu.Unlock()
-		}
-		return string(b), true
+	default:
+		return "", false
 	}
-	return "", false
+	key := payloadKey{ev.Event, ev.StatusID}
+	now := time.Now()
+	h.cacheMu.Lock()
+	c, ok := h.cache[key]
+	h.cacheMu.Unlock()
+	if ok && now.Sub(c.at) < payloadTTL {
+		return c.payload, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := h.s.feed.Status(ctx, ev.AuthorID, ev.StatusID)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) && !starling.IsCode(err, starling.NotFound) {
+			h.s.log.Warn("streaming: load status", "status", ev.StatusID, "err", err)
+		}
+		return "", false
+	}
+	stripViewer(st)
+	payload := string(h.s.render.appendStatus(nil, st, false))
+	h.cacheMu.Lock()
+	if len(h.cache) > 4096 {
+		for k, v := range h.cache {
+			if now.Sub(v.at) >= payloadTTL {
+				delete(h.cache, k)
+			}
+		}
+		if len(h.cache) > 4096 {
+			clear(h.cache)
+		}
+	}
+	h.cache[key] = cachedPayload{payload, now}
+	h.cacheMu.Unlock()
+	return payload, true
 }
 
 // stripViewer removes viewer flags: a streamed status is rendered once for
