@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/trace"
@@ -42,7 +43,7 @@ func NewRequestID() string {
 
 // NewLogger returns a logger writing to w in format "json" or "text" at
 // level. Every record logged with a context gets that context's request_id
-// and trace_id attributes.
+// and trace_id attributes, at the top level even under WithGroup.
 func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
@@ -51,28 +52,70 @@ func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(contextHandler{h})
+	return slog.New(contextHandler{base: h})
 }
 
 // contextHandler adds request and trace IDs from the record's context.
-type contextHandler struct{ slog.Handler }
+// Attributes added before any group go to base at once; after a group is
+// opened, groups and attributes are kept and replayed per record on top of
+// the IDs, so the IDs stay top-level fields.
+type contextHandler struct {
+	base   slog.Handler
+	groups []groupOrAttrs
+}
+
+type groupOrAttrs struct {
+	group string // a group, or (when "") attributes
+	attrs []slog.Attr
+}
+
+// idAttrs returns ctx's request_id and trace_id attributes.
+func idAttrs(ctx context.Context) []slog.Attr {
+	if ctx == nil {
+		return nil
+	}
+	var ids []slog.Attr
+	if id := RequestID(ctx); id != "" {
+		ids = append(ids, slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		ids = append(ids, slog.String("trace_id", sc.TraceID().String()))
+	}
+	return ids
+}
+
+func (h contextHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.base.Enabled(ctx, l) }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if ctx != nil {
-		if id := RequestID(ctx); id != "" {
-			r.AddAttrs(slog.String("request_id", id))
-		}
-		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+	ids := idAttrs(ctx)
+	if len(h.groups) == 0 {
+		r.AddAttrs(ids...)
+		return h.base.Handle(ctx, r)
+	}
+	hh := h.base
+	if len(ids) > 0 {
+		hh = hh.WithAttrs(ids)
+	}
+	for _, g := range h.groups {
+		if g.group != "" {
+			hh = hh.WithGroup(g.group)
+		} else {
+			hh = hh.WithAttrs(g.attrs)
 		}
 	}
-	return h.Handler.Handle(ctx, r)
+	return hh.Handle(ctx, r)
 }
 
 func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return contextHandler{h.Handler.WithAttrs(attrs)}
+	if len(h.groups) == 0 {
+		return contextHandler{base: h.base.WithAttrs(attrs)}
+	}
+	return contextHandler{base: h.base, groups: append(slices.Clip(h.groups), groupOrAttrs{attrs: attrs})}
 }
 
 func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.Handler.WithGroup(name)}
+	if name == "" {
+		return h
+	}
+	return contextHandler{base: h.base, groups: append(slices.Clip(h.groups), groupOrAttrs{group: name})}
 }

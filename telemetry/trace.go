@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -21,8 +22,11 @@ import (
 type TraceConfig struct {
 	// Exporter is "" or "none" (spans get IDs for logs but are not
 	// recorded), "stdout", "file:PATH" or "otlp" (OTLP over HTTP to
-	// Endpoint, or to OTEL_EXPORTER_OTLP_ENDPOINT when Endpoint is empty).
+	// Endpoint, or, when Endpoint is empty, where the OTEL_EXPORTER_OTLP_*
+	// environment variables say).
 	Exporter string
+	// Endpoint is the OTLP collector's base URL, with the meaning of
+	// OTEL_EXPORTER_OTLP_ENDPOINT: spans are sent to Endpoint/v1/traces.
 	Endpoint string
 	// SpanExporter, when set, overrides Exporter (tests use an in-memory
 	// exporter).
@@ -56,7 +60,15 @@ func newTracerProvider(ctx context.Context, cfg TraceConfig, stdout io.Writer) (
 		case kind == "otlp":
 			var opts []otlptracehttp.Option
 			if cfg.Endpoint != "" {
-				opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
+				// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is: the
+				// exporter takes an explicit URL as the full path, so the
+				// signal's path is added here.
+				u, perr := url.Parse(cfg.Endpoint)
+				if perr != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+					return nil, nil, fmt.Errorf("OTLP endpoint %q: want an http(s) URL", cfg.Endpoint)
+				}
+				u.Path = strings.TrimRight(u.Path, "/") + "/v1/traces"
+				opts = append(opts, otlptracehttp.WithEndpointURL(u.String()))
 			}
 			exp, err = otlptracehttp.New(ctx, opts...)
 		default:
