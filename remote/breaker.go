@@ -85,9 +85,15 @@ func NewBreaker(service string, m *telemetry.Metrics, cfg BreakerConfig) *Breake
 	b := &Breaker{service: service, cfg: cfg, metrics: m, now: time.Now}
 	if m != nil {
 		m.BreakerState.WithLabelValues(service).Set(0)
+		for _, st := range []BreakerState{Closed, HalfOpen, Open} {
+			m.BreakerTrans.WithLabelValues(service, st.String()) // the series exist from the start, at 0
+		}
 	}
 	return b
 }
+
+// Service names the downstream service the breaker guards.
+func (b *Breaker) Service() string { return b.service }
 
 // State returns the current state.
 func (b *Breaker) State() BreakerState {

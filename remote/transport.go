@@ -42,6 +42,19 @@ const (
 // waits without one.
 const DefaultTimeout = 5 * time.Second
 
+// replyMargin is kept back from the budget a call hands to the service (a
+// tenth of it, at most this much), so the callee's deadline falls before
+// the caller's by the time the request has crossed the network: the callee
+// gives up first and its answer can still arrive.
+const replyMargin = 10 * time.Millisecond
+
+// budget is what a call with deadline dl hands to the service: the time
+// left less the reply margin.
+func budget(dl time.Time) time.Duration {
+	left := time.Until(dl)
+	return left - min(left/10, replyMargin)
+}
+
 // subject returns the subject of a service endpoint.
 func subject(service, endpoint string) string { return "starling." + service + "." + endpoint }
 
@@ -101,6 +114,13 @@ func Handle[Req, Resp any](s *Server, endpoint string, fn func(context.Context, 
 			start := time.Now()
 			ctx, cancel := requestContext(r.Headers())
 			defer cancel()
+			if ctx.Err() != nil {
+				// The caller's budget was spent before the request got
+				// here: nobody waits for the answer, so do no work.
+				requests.WithLabelValues(service, endpoint, string(starling.Unavailable)).Inc()
+				respondError(r, starling.Unavailablef(time.Second, "%s.%s: deadline exceeded before the call started", service, endpoint))
+				return
+			}
 			ctx, span := tel.Tracer.Start(ctx, service+"."+endpoint,
 				trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(attribute.String("rpc.system", "nats"), attribute.String("rpc.service", service), attribute.String("rpc.method", endpoint)))
@@ -155,11 +175,14 @@ func requestContext(h micro.Headers) (context.Context, context.CancelFunc) {
 		ctx = telemetry.WithRequestID(ctx, id)
 	}
 	ctx = telemetry.Extract(ctx, map[string][]string(h))
-	budget := DefaultTimeout
-	if v, err := strconv.ParseInt(h.Get(hdrTimeout), 10, 64); err == nil && v > 0 {
-		budget = time.Duration(v)
+	// The caller's remaining budget; a spent one (zero or less) gives a
+	// context that has already ended. Without the header the call still
+	// gets a deadline.
+	d := DefaultTimeout
+	if v, err := strconv.ParseInt(h.Get(hdrTimeout), 10, 64); err == nil {
+		d = time.Duration(v)
 	}
-	return context.WithTimeout(ctx, budget)
+	return context.WithTimeout(ctx, d)
 }
 
 func respondError(r micro.Request, err error) {
@@ -214,6 +237,7 @@ func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Re
 	if err != nil {
 		return zero, starling.Wrap(starling.Internal, "", fmt.Errorf("encode %s.%s request: %w", c.service, endpoint, err))
 	}
+	retries := c.tel.Metrics.RPCRetries.WithLabelValues(c.service, endpoint) // exists (at 0) once the endpoint is called
 	var resp Resp
 	for attempt := 1; ; attempt++ {
 		var retryable bool
@@ -230,7 +254,7 @@ func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Re
 		if dl, _ := ctx.Deadline(); time.Until(dl) < sleep {
 			break
 		}
-		c.tel.Metrics.RPCRetries.WithLabelValues(c.service, endpoint).Inc()
+		retries.Inc()
 		select {
 		case <-ctx.Done():
 		case <-time.After(sleep):
@@ -261,7 +285,7 @@ func (c *Client) once(ctx context.Context, endpoint string, data []byte, out any
 	msg := nats.NewMsg(subject(c.service, endpoint))
 	msg.Data = data
 	if dl, ok := ctx.Deadline(); ok {
-		msg.Header.Set(hdrTimeout, strconv.FormatInt(int64(time.Until(dl)), 10))
+		msg.Header.Set(hdrTimeout, strconv.FormatInt(int64(budget(dl)), 10))
 	}
 	if id := telemetry.RequestID(ctx); id != "" {
 		msg.Header.Set(hdrRequestID, id)
