@@ -24,9 +24,11 @@ import (
 const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 
 // middleware wraps every request: request ID, trace span, deadline, CORS,
-// security headers, panic recovery, metrics and the request log line.
+// security headers, the node's in-flight cap, panic recovery, metrics and
+// the request log line.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	requests, duration := s.tel.Metrics.HTTPRequests, s.tel.Metrics.HTTPDuration
+	nodeCap := s.shed["node"]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -64,22 +66,32 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		r2 := r.WithContext(ctx)
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					if p == http.ErrAbortHandler {
-						panic(p)
+		var route string
+		// The node's cap bounds every request but the operations endpoints,
+		// which must answer (probes, scrapes) however busy the node is.
+		if ops := isOpsPath(r.URL.Path); ops || nodeCap.acquire(rec) {
+			if !ops {
+				rec.slot = nodeCap
+			}
+			func() {
+				defer rec.releaseSlot()
+				defer func() {
+					if p := recover(); p != nil {
+						if p == http.ErrAbortHandler {
+							panic(p)
+						}
+						s.log.ErrorContext(ctx, "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+						if !rec.wrote {
+							writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "Internal error"})
+						}
 					}
-					s.log.ErrorContext(ctx, "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					if !rec.wrote {
-						writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "Internal error"})
-					}
-				}
+				}()
+				next.ServeHTTP(rec, r2)
 			}()
-			next.ServeHTTP(rec, r2)
-		}()
-
-		route := r2.Pattern
+			route = r2.Pattern
+		} else {
+			_, route = s.mux.Handler(r2) // shed: count it under the route it asked for
+		}
 		if route == "" {
 			route = "unmatched"
 		}
@@ -104,6 +116,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// isOpsPath reports whether p is an operations endpoint, exempt from the
+// node's in-flight cap.
+func isOpsPath(p string) bool { return p == "/metrics" || p == "/healthz" || p == "/readyz" }
 
 func isCORSPath(p string) bool {
 	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/oauth/token") || strings.HasPrefix(p, "/oauth/revoke") ||
@@ -148,6 +164,28 @@ type recorder struct {
 	bytes   int
 	wrote   bool
 	swallow bool
+	// slot is the node in-flight slot the request holds, released when
+	// the handler returns or takes over the connection; onHijack holds
+	// the other slots to release then (route classes).
+	slot     *inflightCap
+	onHijack []func()
+}
+
+// releaseSlot gives back the request's node slot, once.
+func (r *recorder) releaseSlot() {
+	if r.slot != nil {
+		r.slot.release()
+		r.slot = nil
+	}
+}
+
+// onHijack arranges for f to run when the handler behind w takes over the
+// connection (a WebSocket upgrade): a socket's long life must not hold an
+// in-flight slot meant for requests.
+func onHijack(w http.ResponseWriter, f func()) {
+	if rec, ok := w.(*recorder); ok {
+		rec.onHijack = append(rec.onHijack, f)
+	}
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -200,9 +238,18 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if !ok {
 		return nil, nil, errors.New("hijacking not supported")
 	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
 	r.wrote = true
 	r.status = http.StatusSwitchingProtocols
-	return hj.Hijack()
+	r.releaseSlot()
+	for _, f := range r.onHijack {
+		f()
+	}
+	r.onHijack = nil
+	return conn, brw, nil
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

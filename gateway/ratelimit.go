@@ -50,7 +50,9 @@ func ParseRate(s string) (Rate, error) {
 // requests are spread over N nodes may get up to N times each budget.
 type Limits struct {
 	// Inflight caps concurrent requests per route class (read, write,
-	// auth, media); beyond it requests get 503 with Retry-After at once.
+	// auth, media) and, under "node", of the whole node (every request but
+	// /healthz, /readyz and /metrics; a WebSocket only until its upgrade);
+	// beyond a cap requests get 503 with Retry-After at once.
 	Inflight map[string]int
 	Token    Rate // per access token
 	IP       Rate // per client IP, for requests without a token
@@ -63,7 +65,7 @@ type Limits struct {
 // DefaultLimits returns Mastodon's defaults.
 func DefaultLimits() Limits {
 	return Limits{
-		Inflight: map[string]int{"read": 1024, "write": 512, "auth": 64, "media": 32},
+		Inflight: map[string]int{"read": 1024, "write": 512, "auth": 64, "media": 32, "node": 4096},
 		Token:    Rate{1500, 5 * time.Minute},
 		IP:       Rate{300, 5 * time.Minute},
 		SignUp:   Rate{5, 30 * time.Minute},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/starling-social/starling"
@@ -37,8 +38,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
 
 	// OAuth 2.
-	mux.HandleFunc("GET /oauth/authorize", s.handleAuthorizeForm)
-	mux.HandleFunc("POST /oauth/authorize", s.handleAuthorizeSubmit)
+	mux.Handle("GET /oauth/authorize", s.shedOnly("auth", s.handleAuthorizeForm))
+	mux.Handle("POST /oauth/authorize", s.shedOnly("auth", s.handleAuthorizeSubmit))
 	mux.Handle("POST /oauth/token", s.shedOnly("auth", s.handleToken))
 	mux.Handle("POST /oauth/revoke", s.shedOnly("auth", s.handleRevoke))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleOAuthMetadata)
@@ -93,7 +94,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/notifications/clear", s.api(write(writeNotifs), s.handleClear))
 	mux.Handle("GET /api/v1/notifications/{id}", s.api(read(readNotifs), s.handleNotification))
 	mux.Handle("POST /api/v1/notifications/{id}/dismiss", s.api(write(writeNotifs), s.handleDismiss))
-	mux.HandleFunc("GET /api/v1/streaming", s.handleStreaming)
+	mux.Handle("GET /api/v1/streaming", s.shedOnly("read", s.handleStreaming))
 	mux.HandleFunc("GET /api/v1/streaming/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK"))
@@ -164,20 +165,19 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, []byte(`{"status":"ready"}`))
 }
 
-// shedOnly applies a route class's in-flight cap to a plain handler.
+// shedOnly applies a route class's in-flight cap to a plain handler. A
+// request that upgrades the connection (streaming) holds its slot only until
+// the upgrade: the socket itself is bounded by the streaming limits.
 func (s *Server) shedOnly(class string, h http.HandlerFunc) http.Handler {
-	sem := s.shed[class]
-	shed := s.tel.Metrics.HTTPShed.WithLabelValues(class)
+	ic := s.shed[class]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-			h(w, r)
-		default:
-			shed.Inc()
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "Server busy, please retry"})
+		if !ic.acquire(w) {
+			return
 		}
+		release := sync.OnceFunc(ic.release)
+		defer release()
+		onHijack(w, release)
+		h(w, r)
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/telemetry"
@@ -68,7 +69,8 @@ type Server struct {
 	render  *renderer
 	hub     *hub
 	limits  Limits
-	shed    map[string]chan struct{}
+	shed    map[string]*inflightCap // per route class, and "node" for the whole node
+	mux     *http.ServeMux
 	limiter *rateLimiter
 	handler http.Handler
 
@@ -100,7 +102,7 @@ func New(cfg Config) *Server {
 		notify:  cfg.Notify,
 		media:   cfg.Media,
 		limits:  limits,
-		shed:    map[string]chan struct{}{},
+		shed:    map[string]*inflightCap{},
 		limiter: newRateLimiter(),
 	}
 	s.render = newRenderer(s.base)
@@ -116,12 +118,64 @@ func New(cfg Config) *Server {
 		})
 	}
 	for class, n := range limits.Inflight {
-		s.shed[class] = make(chan struct{}, n)
+		s.shed[class] = newInflightCap(cfg.Telemetry.Metrics, class, n)
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	s.handler = s.middleware(mux)
+	// Series that exist from the start, at 0, so dashboards and alerts see
+	// them before the first event.
+	for _, limit := range []string{"token", "ip", "signup", "signin", "media", "delete"} {
+		s.tel.Metrics.RateLimited.WithLabelValues(limit)
+	}
+	for _, result := range []string{"hit", "miss"} {
+		s.tel.Metrics.MediaCache.WithLabelValues(result)
+	}
+	if s.hub != nil {
+		for _, reason := range []string{"ping_timeout", "slow_consumer"} { // streaming.go's reasons
+			s.tel.Metrics.WSDropped.WithLabelValues(reason)
+		}
+	}
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	s.handler = s.middleware(s.mux)
 	return s
+}
+
+// inflightCap bounds the requests of one route class (or, "node", of the
+// whole node) in flight. Past the cap a request is answered 503 with
+// Retry-After at once: nothing queues.
+type inflightCap struct {
+	sem      chan struct{}
+	inflight prometheus.Gauge
+	shed     prometheus.Counter
+}
+
+func newInflightCap(m *telemetry.Metrics, class string, n int) *inflightCap {
+	return &inflightCap{sem: make(chan struct{}, n), inflight: m.HTTPInflight.WithLabelValues(class), shed: m.HTTPShed.WithLabelValues(class)}
+}
+
+// acquire takes a slot, or answers 503 and returns false. A nil cap admits
+// everything. Every successful acquire must be followed by one release.
+func (c *inflightCap) acquire(w http.ResponseWriter) bool {
+	if c == nil {
+		return true
+	}
+	select {
+	case c.sem <- struct{}{}:
+		c.inflight.Inc()
+		return true
+	default:
+		c.shed.Inc()
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "Server busy, please retry"})
+		return false
+	}
+}
+
+func (c *inflightCap) release() {
+	if c == nil {
+		return
+	}
+	c.inflight.Dec()
+	<-c.sem
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -172,23 +226,12 @@ func (s *Server) api(a access, h apiFunc) http.Handler {
 	if a.class == "" {
 		a.class = "read"
 	}
-	sem := s.shed[a.class]
-	inflight := s.tel.Metrics.HTTPInflight.WithLabelValues(a.class)
-	shed := s.tel.Metrics.HTTPShed.WithLabelValues(a.class)
+	ic := s.shed[a.class]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case sem <- struct{}{}:
-		default:
-			shed.Inc()
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "Server busy, please retry"})
+		if !ic.acquire(w) {
 			return
 		}
-		inflight.Inc()
-		defer func() {
-			<-sem
-			inflight.Dec()
-		}()
+		defer ic.release()
 		c := &call{}
 		p, err := parseParams(w, r, a.upload)
 		if err != nil {
