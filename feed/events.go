@@ -86,7 +86,7 @@ func (es *EventSource) Consume(ctx context.Context, group string, handler func(c
 				if md != nil {
 					delay = min(time.Duration(md.NumDelivered)*time.Second, 15*time.Second)
 				}
-				es.log.Warn("feed event handler failed; will retry", "group", group, "kind", ev.Kind, "err", err)
+				es.log.WarnContext(hctx, "feed event handler failed; will retry", "group", group, "kind", ev.Kind, "err", err)
 				_ = m.NakWithDelay(delay)
 				return
 			}
@@ -137,6 +137,12 @@ func (es *EventSource) reportLag(ctx context.Context, group string, consumers []
 		}
 	}
 }
+
+// ViewLag returns how many messages of the feed table the view's ordered
+// consumers have not yet delivered (0 when unknown): the backlog of the
+// asynchronous fan-out on this node. The node publishes it with the
+// consumer gauges (consumer "feed-view").
+func (s *Service) ViewLag(ctx context.Context) uint64 { return s.replay.Lag(ctx) }
 
 // bucketOf returns the bucket name of a KV stream name ("KV_feed_3" -> "feed_3").
 func bucketOf(stream string) string { return stream[len("KV_"):] }

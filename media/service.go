@@ -387,7 +387,9 @@ func (s *Service) Register(ctx context.Context, account, id starling.ID, info en
 
 // enqueue publishes the processing job and schedules the clean-up job.
 func (s *Service) enqueue(ctx context.Context, id starling.ID, created time.Time) error {
-	_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "media.jobs.process." + id.String()}, jetstream.WithMsgID("process-"+id.String()))
+	job := nats.NewMsg("media.jobs.process." + id.String())
+	telemetry.Inject(ctx, map[string][]string(job.Header)) // the job joins the upload's trace
+	_, err := s.js.PublishMsg(ctx, job, jetstream.WithMsgID("process-"+id.String()))
 	if err != nil {
 		return starling.Wrap(starling.Unavailable, "Storage temporarily unavailable", err)
 	}

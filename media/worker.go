@@ -13,6 +13,7 @@ import (
 
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/media/imaging"
+	"github.com/starling-social/starling/telemetry"
 )
 
 // startWorkers consumes MEDIA_JOBS through one durable consumer shared by
@@ -50,18 +51,19 @@ func (s *Service) startWorkers(ctx context.Context, workers int) error {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
+			// The consumer's lag and redeliveries, from the start on.
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			if info, err := cons.Info(ictx); err == nil {
+				s.tel.Metrics.ConsumerPend.WithLabelValues("media-workers").Set(float64(info.NumPending))
+				s.tel.Metrics.ConsumerAckP.WithLabelValues("media-workers").Set(float64(info.NumAckPending))
+				s.tel.Metrics.ConsumerRedel.WithLabelValues("media-workers").Set(float64(info.NumRedelivered))
+			}
+			cancel()
 			select {
 			case <-ctx.Done():
 				cc.Stop()
 				return
 			case <-t.C:
-				ictx, cancel := context.WithTimeout(ctx, time.Second)
-				if info, err := cons.Info(ictx); err == nil {
-					s.tel.Metrics.ConsumerPend.WithLabelValues("media-workers").Set(float64(info.NumPending))
-					s.tel.Metrics.ConsumerAckP.WithLabelValues("media-workers").Set(float64(info.NumAckPending))
-					s.tel.Metrics.ConsumerRedel.WithLabelValues("media-workers").Set(float64(info.NumRedelivered))
-				}
-				cancel()
 			}
 		}
 	}()
@@ -81,7 +83,7 @@ func (s *Service) runJob(ctx context.Context, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	jctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	jctx, cancel := context.WithTimeout(telemetry.Extract(ctx, map[string][]string(m.Headers())), 90*time.Second)
 	defer cancel()
 	jctx, span := s.tel.Tracer.Start(jctx, "media.job "+parts[2])
 	defer span.End()

@@ -185,6 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 		n.Feed = svc
+		n.watchViewLag("feed-view", svc.ViewLag)
 	} else {
 		c := remote.NewFeedClient(nc, n.tel)
 		n.breakers = append(n.breakers, c.Breaker())
@@ -206,6 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 		n.Notify = svc
+		n.watchViewLag("notify-view", svc.ViewLag)
 	} else {
 		c := remote.NewNotifyClient(nc, n.tel)
 		n.breakers = append(n.breakers, c.Breaker())
@@ -304,7 +306,7 @@ func (n *Node) Ready(ctx context.Context) error {
 	}
 	for _, b := range n.breakers {
 		if b.State() == remote.Open {
-			return fmt.Errorf("circuit breaker open for a downstream service")
+			return fmt.Errorf("circuit breaker open for the %s service", b.Service())
 		}
 	}
 	for _, name := range AllServices {
@@ -332,6 +334,36 @@ func (n *Node) used(service string) bool {
 		return n.runs("gateway")
 	}
 	return false
+}
+
+// watchViewLag publishes, every two seconds until shutdown, how many
+// messages the ordered consumers feeding an in-memory view (the feed view,
+// whose consumption is the fan-out, and the notify view) have not yet
+// delivered, as the consumer gauges of consumer name. Ordered consumers
+// acknowledge nothing and never redeliver: those two gauges stay 0.
+func (n *Node) watchViewLag(name string, lag func(context.Context) uint64) {
+	m := n.tel.Metrics
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			lctx, lcancel := context.WithTimeout(ctx, time.Second)
+			v := lag(lctx)
+			lcancel()
+			m.ConsumerPend.WithLabelValues(name).Set(float64(v))
+			m.ConsumerAckP.WithLabelValues(name).Set(0)
+			m.ConsumerRedel.WithLabelValues(name).Set(0)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	n.closers = append(n.closers, func() { cancel(); <-done })
 }
 
 // ping asks the micro service discovery whether an instance of service

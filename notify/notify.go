@@ -102,6 +102,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
+// ViewLag returns how many messages of the notify table the view's
+// consumers have not yet delivered (0 when unknown).
+func (s *Service) ViewLag(ctx context.Context) uint64 { return s.replay.Lag(ctx) }
+
 // Close stops the worker and the view.
 func (s *Service) Close() {
 	s.cancel()
