@@ -84,7 +84,9 @@ func idAttrs(ctx context.Context) []slog.Attr {
 	return ids
 }
 
-func (h contextHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.base.Enabled(ctx, l) }
+func (h contextHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.base.Enabled(ctx, l)
+}
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	ids := idAttrs(ctx)
