@@ -101,8 +101,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			span.SetStatus(2, http.StatusText(rec.status))
 		}
 		elapsed := time.Since(start)
-		requests.WithLabelValues(route, r.Method, statusLabel(rec.status)).Inc()
-		duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+		method := methodLabel(r.Method)
+		requests.WithLabelValues(route, method, statusLabel(rec.status)).Inc()
+		duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		level := slog.LevelDebug
 		switch {
 		case rec.status >= 500:
@@ -147,6 +148,16 @@ var statusLabels = func() map[int]string {
 	}
 	return m
 }()
+
+// methodLabel bounds the method label to the standard methods: a client
+// may send any token as a method.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
 
 // statusLabel bounds the status label to known statuses.
 func statusLabel(code int) string {

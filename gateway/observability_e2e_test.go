@@ -270,6 +270,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		cb.Must(200, "GET", "/api/v1/instance", nil)
 	}
 	cb.Must(404, "GET", "/api/v1/statuses/1", nil)
+	cb.Do("BREW"+randomHex(4), "/api/v1/instance", nil) // any token is a method
 	notifications(t, bob, "", posts) // the mentions, made by A's worker
 
 	// A file served twice by B: a miss, then a hit of its edge cache.
@@ -309,11 +310,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if v, _ := sb.get("starling_http_request_duration_seconds_bucket", "route", "GET /api/v1/instance", "le", "+Inf"); v != instances {
 			t.Errorf("+Inf bucket of the instance route = %v, want %d", v, instances)
 		}
-		// Labels are route patterns, never raw paths.
+		// Labels are route patterns, never raw paths; methods are the
+		// standard ones or "other".
 		for _, s := range sb {
 			if r := s.labels["route"]; strings.Contains(r, alice.ID) || strings.Contains(r, "/media/"+strings.Split(filePath, "/")[2]) {
 				t.Errorf("a raw path became a label: %v", s.labels)
 			}
+			if m, ok := s.labels["method"]; ok && strings.HasPrefix(m, "BREW") {
+				t.Errorf("a client's method became a label: %v", s.labels)
+			}
+		}
+		if _, ok := sb.get("starling_http_requests_total", "method", "other"); !ok {
+			t.Errorf("no request counted under method=\"other\"")
 		}
 		wantMetric(t, sb, 0, "starling_http_shed_total", "class", "read")
 		wantMetric(t, sb, 0, "starling_rate_limited_total", "limit", "signin")
