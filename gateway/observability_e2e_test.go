@@ -271,7 +271,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	cb.Must(404, "GET", "/api/v1/statuses/1", nil)
 	cb.Do("BREW"+randomHex(4), "/api/v1/instance", nil) // any token is a method
-	notifications(t, bob, "", posts) // the mentions, made by A's worker
+	notifications(t, bob, "", posts)                    // the mentions, made by A's worker
 
 	// A file served twice by B: a miss, then a hit of its edge cache.
 	img := image.NewRGBA(image.Rect(0, 0, 32, 24))
