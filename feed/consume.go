@@ -15,10 +15,10 @@ import (
 	"github.com/starling-social/starling/engine"
 )
 
-// startReplay replays the feed table into the view; ready closes once the
-// initial replay is applied, every home timeline built and the view live.
-func (s *Service) startReplay(ctx context.Context) (*engine.Replayer, chan struct{}, error) {
-	r, err := s.tab.Replay(ctx, s.applyBatch)
+// startReplay replays the feed table into v; ready closes once the initial
+// replay is applied, every home timeline built and v live.
+func (s *Service) startReplay(ctx context.Context, v *view) (*engine.Replayer, chan struct{}, error) {
+	r, err := s.tab.Replay(ctx, func(batch []engine.Change) { s.applyTo(v, batch) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -29,7 +29,6 @@ func (s *Service) startReplay(ctx context.Context) (*engine.Replayer, chan struc
 		case <-s.stopped:
 			return
 		}
-		v := s.view
 		v.mu.Lock()
 		v.rebuildAllHomes()
 		v.live = true
@@ -39,11 +38,10 @@ func (s *Service) startReplay(ctx context.Context) (*engine.Replayer, chan struc
 	return r, ready, nil
 }
 
-// applyBatch applies decoded events to the view. A post that arrives with
+// applyTo applies decoded events to v. A post that arrives with
 // the trace context of the request that wrote it gets a "feed.fanout" span
 // in that trace, so a post's trace shows its fan-out on every node.
-func (s *Service) applyBatch(batch []engine.Change) {
-	v := s.view
+func (s *Service) applyTo(v *view, batch []engine.Change) {
 	var delivered []*starling.Status
 	v.mu.Lock()
 	live := v.live
@@ -53,7 +51,7 @@ func (s *Service) applyBatch(batch []engine.Change) {
 			ctx := telemetry.Extract(context.Background(), map[string][]string(ev.Header))
 			_, span = s.tel.Tracer.Start(ctx, "feed.fanout", trace.WithAttributes(attribute.String("starling.key", ev.Key)))
 		}
-		if st := s.applyEvent(ev); st != nil && live {
+		if st := s.applyEvent(v, ev); st != nil && live {
 			delivered = append(delivered, st)
 		}
 		if span != nil {
@@ -71,8 +69,7 @@ func (s *Service) applyBatch(batch []engine.Change) {
 // status when the event created a new one. An event older than one already
 // applied to its key is skipped: this node's writes are applied before the
 // stream delivers them back, and a late old message must not undo them.
-func (s *Service) applyEvent(ev engine.Change) *starling.Status {
-	v := s.view
+func (s *Service) applyEvent(v *view, ev engine.Change) *starling.Status {
 	kind, a, b, ok := splitKey(ev.Key)
 	if !ok {
 		s.log.Warn("feed event with a malformed key", "key", ev.Key)

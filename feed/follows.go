@@ -147,7 +147,7 @@ func (s *Service) RejectFollowRequest(ctx context.Context, viewer, requester sta
 
 // relationship reads viewer's relationship to other from the view.
 func (s *Service) relationship(viewer, other starling.ID) *starling.Relationship {
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.relationship(viewer, other)
@@ -180,7 +180,7 @@ func (s *Service) Relationships(ctx context.Context, viewer starling.ID, ids []s
 	if len(ids) > 1000 {
 		return nil, starling.Errorf(starling.Invalid, "too many accounts requested")
 	}
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	out := make([]*starling.Relationship, 0, len(ids))
@@ -195,7 +195,7 @@ func (s *Service) Followers(ctx context.Context, viewer, account starling.ID, p 
 	if _, err := s.profiles.one(ctx, account); err != nil {
 		return nil, err
 	}
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	es := pageEdges(v.followers[account], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
@@ -207,7 +207,7 @@ func (s *Service) Following(ctx context.Context, viewer, account starling.ID, p 
 	if _, err := s.profiles.one(ctx, account); err != nil {
 		return nil, err
 	}
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	es := pageEdges(v.following[account], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
@@ -216,7 +216,7 @@ func (s *Service) Following(ctx context.Context, viewer, account starling.ID, p 
 
 // FollowRequests lists the pending requests to follow viewer.
 func (s *Service) FollowRequests(ctx context.Context, viewer starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	es := pageEdges(v.requests[viewer], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
@@ -225,7 +225,7 @@ func (s *Service) FollowRequests(ctx context.Context, viewer starling.ID, p star
 
 // Subscribers returns the followers of account with notifications on.
 func (s *Service) Subscribers(ctx context.Context, account starling.ID) ([]starling.ID, error) {
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []starling.ID

@@ -79,7 +79,7 @@ func validSubjectToken(s string) bool {
 
 // audienceOf computes a status's audience under the read lock.
 func (s *Service) audienceOf(st *starling.Status) []starling.ID {
-	s.view.mu.RLock()
-	defer s.view.mu.RUnlock()
-	return s.view.audience(st)
+	s.v().mu.RLock()
+	defer s.v().mu.RUnlock()
+	return s.v().audience(st)
 }

@@ -210,7 +210,7 @@ func (s *Service) attachMedia(ctx context.Context, sts []*starling.Status) error
 // has not applied yet is read from the table, so a client that just posted
 // through another node can open it.
 func (s *Service) Status(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
-	v := s.view
+	v := s.v()
 	c := newCollected(1)
 	v.mu.RLock()
 	st := v.posts[id]
@@ -256,7 +256,7 @@ func (s *Service) Statuses(ctx context.Context, viewer starling.ID, ids []starli
 	if len(ids) > 1000 {
 		return nil, starling.Errorf(starling.Invalid, "too many statuses requested")
 	}
-	v := s.view
+	v := s.v()
 	c := newCollected(len(ids))
 	v.mu.RLock()
 	for _, id := range ids {
@@ -278,7 +278,7 @@ func (s *Service) Context(ctx context.Context, viewer, id starling.ID) (*starlin
 	if viewer == 0 {
 		maxN = 60
 	}
-	v := s.view
+	v := s.v()
 	anc, desc := newCollected(8), newCollected(8)
 	v.mu.RLock()
 	var chain []*starling.Status
@@ -329,7 +329,7 @@ func (s *Service) Context(ctx context.Context, viewer, id starling.ID) (*starlin
 // HomeTimeline returns the viewer's home timeline: the fanned-out list,
 // merged with the recent statuses of followed accounts too big to fan out.
 func (s *Service) HomeTimeline(ctx context.Context, viewer starling.ID, p starling.Page) ([]*starling.Status, error) {
-	v := s.view
+	v := s.v()
 	limit := clampLimit(p.Limit, statusesLimit)
 	v.ensureHome(viewer)
 	c := newCollected(limit)
@@ -400,7 +400,7 @@ func (s *Service) AccountStatuses(ctx context.Context, viewer, account starling.
 		return []*starling.Status{}, nil
 	}
 	tag := strings.ToLower(strings.TrimPrefix(q.Tagged, "#"))
-	v := s.view
+	v := s.v()
 	limit := clampLimit(q.Limit, statusesLimit)
 	c := newCollected(limit)
 	v.mu.RLock()
@@ -444,7 +444,7 @@ func (s *Service) PublicTimeline(ctx context.Context, viewer starling.ID, q star
 	if q.Remote {
 		return []*starling.Status{}, nil
 	}
-	return s.timeline(ctx, viewer, &s.view.public, q)
+	return s.timeline(ctx, viewer, &s.v().public, q)
 }
 
 // TagTimeline returns public statuses with a hashtag.
@@ -453,9 +453,9 @@ func (s *Service) TagTimeline(ctx context.Context, viewer starling.ID, tag strin
 		return []*starling.Status{}, nil
 	}
 	tag = strings.ToLower(strings.TrimPrefix(tag, "#"))
-	s.view.mu.RLock()
-	l := s.view.tags[tag]
-	s.view.mu.RUnlock()
+	s.v().mu.RLock()
+	l := s.v().tags[tag]
+	s.v().mu.RUnlock()
 	if l == nil {
 		return []*starling.Status{}, nil
 	}
@@ -463,7 +463,7 @@ func (s *Service) TagTimeline(ctx context.Context, viewer starling.ID, tag strin
 }
 
 func (s *Service) timeline(ctx context.Context, viewer starling.ID, l *idList, q starling.TimelineQuery) ([]*starling.Status, error) {
-	v := s.view
+	v := s.v()
 	limit := clampLimit(q.Limit, statusesLimit)
 	c := newCollected(limit)
 	v.mu.RLock()
@@ -496,7 +496,7 @@ func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p st
 	if st.ReblogOfID != 0 {
 		id = st.ReblogOfID
 	}
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	es := pageEdges(pick(v), p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
@@ -537,7 +537,7 @@ func (s *Service) Accounts(ctx context.Context, ids []starling.ID) ([]*starling.
 		return nil, err
 	}
 	out := make([]*starling.Account, 0, len(ids))
-	v := s.view
+	v := s.v()
 	v.mu.RLock()
 	for _, id := range ids {
 		p := profiles[id]

@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -81,8 +83,9 @@ type Service struct {
 	log      *slog.Logger
 	base     string
 	host     string
-	view     *view
+	current  atomic.Pointer[view]
 	profiles *profiles
+	replayMu sync.Mutex
 	replay   *engine.Replayer
 	ready    chan struct{}
 	stopped  chan struct{}
@@ -113,17 +116,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg: cfg, eng: cfg.Engine, tab: tab, ids: cfg.IDs, auth: cfg.Auth, media: cfg.Media, tel: cfg.Telemetry,
 		log:  cfg.Telemetry.Log.With("service", "feed"),
 		base: strings.TrimRight(cfg.PublicURL.String(), "/"), host: cfg.PublicURL.Host,
-		view: newView(threshold, homeCap), now: time.Now, stopped: make(chan struct{}),
+		now: time.Now, stopped: make(chan struct{}),
 	}
+	s.current.Store(newView(threshold, homeCap))
 	if s.profiles, err = newProfiles(cfg.Engine, cfg.Auth, 500_000); err != nil {
 		return nil, err
 	}
-	if s.replay, s.ready, err = s.startReplay(ctx); err != nil {
+	if s.replay, s.ready, err = s.startReplay(ctx, s.v()); err != nil {
 		s.profiles.close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// v returns the view reads and writes use now.
+func (s *Service) v() *view { return s.current.Load() }
 
 // WaitReady waits until the initial replay is applied and the view is live.
 func (s *Service) WaitReady(ctx context.Context) error {
@@ -138,7 +145,9 @@ func (s *Service) WaitReady(ctx context.Context) error {
 // Close stops consuming.
 func (s *Service) Close() {
 	close(s.stopped)
+	s.replayMu.Lock()
 	s.replay.Stop()
+	s.replayMu.Unlock()
 	s.profiles.close()
 }
 
@@ -163,7 +172,7 @@ func (s *Service) apply(ctx context.Context, key string, rev uint64, data []byte
 		h = nats.Header{}
 		telemetry.Inject(ctx, map[string][]string(h))
 	}
-	s.applyBatch([]engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted, Header: h}})
+	s.applyTo(s.v(), []engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted, Header: h}})
 }
 
 func mustJSON(v any) []byte {
@@ -471,15 +480,15 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 // favourites, reblog claims and reblog wrappers. It is best effort: the view
 // already ignores them, and a failure leaves only unreachable records.
 func (s *Service) cleanUpAfter(ctx context.Context, id starling.ID) {
-	s.view.mu.RLock()
+	s.v().mu.RLock()
 	var favs, boosts []edge
-	if l := s.view.favs[id]; l != nil {
+	if l := s.v().favs[id]; l != nil {
 		favs = append(favs, l.edges...)
 	}
-	if l := s.view.boosts[id]; l != nil {
+	if l := s.v().boosts[id]; l != nil {
 		boosts = append(boosts, l.edges...)
 	}
-	s.view.mu.RUnlock()
+	s.v().mu.RUnlock()
 	ctx = context.WithoutCancel(ctx)
 	for _, e := range favs {
 		if err := s.deleteKey(ctx, favKey(id, e.account)); err != nil {
@@ -655,11 +664,11 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 	}
 	var wrapper *starling.Status
 	var audience []starling.ID
-	s.view.mu.RLock()
-	if w := s.view.posts[b.Wrapper]; w != nil {
-		wrapper, audience = w, s.view.audience(w)
+	s.v().mu.RLock()
+	if w := s.v().posts[b.Wrapper]; w != nil {
+		wrapper, audience = w, s.v().audience(w)
 	}
-	s.view.mu.RUnlock()
+	s.v().mu.RUnlock()
 	if err := s.deleteKey(ctx, postKey(b.Wrapper)); err != nil {
 		return nil, err
 	}
@@ -670,4 +679,40 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 		return nil, err
 	}
 	return s.Status(ctx, viewer, orig.ID)
+}
+
+// Rebuild recomputes every derived structure (home timelines, counters,
+// per-author and tag lists) from the feed table into a fresh view, then
+// swaps it in. Reads keep using the old view until the new one is ready,
+// so a rebuild costs no downtime. It returns how long the replay took.
+func (s *Service) Rebuild(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	old := s.v()
+	nv := newView(old.threshold, old.homeCap)
+	r, ready, err := s.startReplay(ctx, nv)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		r.Stop()
+		return 0, fmt.Errorf("rebuild: %w", ctx.Err())
+	}
+	s.replayMu.Lock()
+	prev := s.replay
+	s.replay = r
+	s.current.Store(nv)
+	s.replayMu.Unlock()
+	prev.Stop()
+	took := time.Since(start)
+	s.log.InfoContext(ctx, "feed view rebuilt", "took", took, "statuses", nv.size())
+	return took, nil
+}
+
+// size returns how many statuses the view holds.
+func (v *view) size() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.posts)
 }

@@ -184,6 +184,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err := n.serve(remote.ServeFeed(nc, n.tel, svc)); err != nil {
 			return nil, err
 		}
+		if err := n.serveRebuild(svc); err != nil {
+			return nil, err
+		}
 		n.Feed = svc
 		n.watchViewLag("feed-view", svc.ViewLag)
 	} else {
