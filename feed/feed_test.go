@@ -362,3 +362,42 @@ func parallel(t *testing.T, n, workers int, f func(i int) error) {
 	default:
 	}
 }
+
+// TestRebuild rebuilds the derived data while serving and finds the same
+// timelines and counters.
+func TestRebuild(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(t, 0)
+	ctx := context.Background()
+	a, b := e.account(t, "ra"), e.account(t, "rb")
+	if _, err := svc.Follow(ctx, b, a, starling.FollowOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var want []starling.ID
+	for i := range 5 {
+		st, err := svc.CreateStatus(ctx, a, starling.NewStatus{Text: fmt.Sprintf("post %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]starling.ID{st.ID}, want...)
+	}
+	took, err := svc.Rebuild(ctx)
+	if err != nil || took <= 0 {
+		t.Fatalf("rebuild: %v %v", took, err)
+	}
+	if got := readHome(t, svc, b); !slices.Equal(got, want) {
+		t.Fatalf("home after rebuild = %v, want %v", got, want)
+	}
+	accts, err := svc.Accounts(ctx, []starling.ID{a})
+	if err != nil || accts[0].StatusesCount != 5 || accts[0].FollowersCount != 1 {
+		t.Fatalf("counters after rebuild = %+v, %v", accts, err)
+	}
+	// Writes after the rebuild land in the new view.
+	st, err := svc.CreateStatus(ctx, a, starling.NewStatus{Text: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readHome(t, svc, b); len(got) != 6 || got[0] != st.ID {
+		t.Fatalf("home after a new post = %v", got)
+	}
+}
