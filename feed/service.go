@@ -529,17 +529,26 @@ func (s *Service) deleteKey(ctx context.Context, key string) error {
 	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
 }
 
+// target returns the ID an interaction with id acts on: the status, or for
+// a reblog the original. The viewer must be able to see it.
+func (s *Service) target(ctx context.Context, viewer, id starling.ID) (starling.ID, error) {
+	st, err := s.Status(ctx, viewer, id)
+	if err != nil {
+		return 0, err
+	}
+	if st.ReblogOfID != 0 {
+		return st.ReblogOfID, nil
+	}
+	return st.ID, nil
+}
+
 // Favourite favourites a status the viewer may see; repeating it is harmless.
 func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Favourite")
 	defer span.End()
-	st, err := s.Status(ctx, viewer, id)
+	target, err := s.target(ctx, viewer, id)
 	if err != nil {
 		return nil, err
-	}
-	target := st.ID
-	if st.ReblogOfID != 0 {
-		target = st.ReblogOfID
 	}
 	fid, err := s.ids.Next()
 	if err != nil {
@@ -550,7 +559,14 @@ func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starl
 	switch {
 	case err == nil:
 		s.apply(ctx, favKey(target, viewer), rev, data, false)
-	case !starling.IsCode(err, starling.Conflict):
+	case starling.IsCode(err, starling.Conflict):
+		// Favourited already, maybe through another node whose write this
+		// node's view has not received yet: apply the stored record, so
+		// the answer shows the favourite.
+		if ent, gerr := s.tab.Get(ctx, favKey(target, viewer)); gerr == nil {
+			s.apply(ctx, favKey(target, viewer), ent.Revision, ent.Value, false)
+		}
+	default:
 		return nil, err
 	}
 	return s.Status(ctx, viewer, target)
@@ -560,13 +576,9 @@ func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starl
 func (s *Service) Unfavourite(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Unfavourite")
 	defer span.End()
-	st, err := s.Status(ctx, viewer, id)
+	target, err := s.target(ctx, viewer, id)
 	if err != nil {
 		return nil, err
-	}
-	target := st.ID
-	if st.ReblogOfID != 0 {
-		target = st.ReblogOfID
 	}
 	if err := s.deleteKey(ctx, favKey(target, viewer)); err != nil {
 		return nil, err

@@ -83,18 +83,15 @@ func (s *Server) handleRelationships(w http.ResponseWriter, r *http.Request, c *
 	return out, nil
 }
 
-// GET /api/v1/accounts/{id}/followers and /following
-func (s *Server) handleAccountList(list func(r *http.Request, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error)) apiFunc {
+// accountList serves a page of a relationship list (followers, following,
+// favourited_by, reblogged_by, follow requests) with its Link header.
+func (s *Server) accountList(list func(r *http.Request, c *call, p starling.Page) (*starling.AccountPage, error)) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return nil, err
-		}
 		p, err := c.page()
 		if err != nil {
 			return nil, err
 		}
-		pg, err := list(r, c.viewer(), id, p)
+		pg, err := list(r, c, p)
 		if err != nil {
 			return nil, err
 		}
@@ -102,17 +99,15 @@ func (s *Server) handleAccountList(list func(r *http.Request, viewer, id starlin
 	}
 }
 
-// GET /api/v1/follow_requests
-func (s *Server) handleFollowRequests(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	p, err := c.page()
-	if err != nil {
-		return nil, err
+// byID adapts a list of the record named by the {id} path parameter.
+func byID(list func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error)) func(*http.Request, *call, starling.Page) (*starling.AccountPage, error) {
+	return func(r *http.Request, c *call, p starling.Page) (*starling.AccountPage, error) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return nil, err
+		}
+		return list(r, c, id, p)
 	}
-	pg, err := s.feed.FollowRequests(r.Context(), c.viewer(), p)
-	if err != nil {
-		return nil, err
-	}
-	return s.accountPage(w, r, pg, accountsLimit(p))
 }
 
 // POST /api/v1/follow_requests/{id}/authorize and /reject

@@ -141,25 +141,6 @@ func (s *Server) routesStatusActions() map[string]apiFunc {
 	}
 }
 
-// GET /api/v1/statuses/{id}/favourited_by and /reblogged_by
-func (s *Server) handleStatusAccounts(list func(*call, *http.Request, starling.ID, starling.Page) (*starling.AccountPage, error)) apiFunc {
-	return func(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-		id, err := pathID(r, "id")
-		if err != nil {
-			return nil, err
-		}
-		p, err := c.page()
-		if err != nil {
-			return nil, err
-		}
-		pg, err := list(c, r, id, p)
-		if err != nil {
-			return nil, err
-		}
-		return s.accountPage(w, r, pg, accountsLimit(p))
-	}
-}
-
 // GET /api/v1/timelines/home
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
 	p, err := c.page()

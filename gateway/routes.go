@@ -54,16 +54,18 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/accounts/lookup", s.api(optional(readAccounts), s.handleLookup))
 	mux.Handle("GET /api/v1/accounts/{id}", s.api(optional(readAccounts), s.handleAccount))
 	mux.Handle("GET /api/v1/accounts/{id}/statuses", s.api(optional(readStatuses), s.handleAccountStatuses))
-	mux.Handle("GET /api/v1/accounts/{id}/followers", s.api(optional(readAccounts), s.handleAccountList(func(r *http.Request, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.Followers(r.Context(), viewer, id, p)
-	})))
-	mux.Handle("GET /api/v1/accounts/{id}/following", s.api(optional(readAccounts), s.handleAccountList(func(r *http.Request, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.Following(r.Context(), viewer, id, p)
-	})))
+	mux.Handle("GET /api/v1/accounts/{id}/followers", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.Followers(r.Context(), c.viewer(), id, p)
+	}))))
+	mux.Handle("GET /api/v1/accounts/{id}/following", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.Following(r.Context(), c.viewer(), id, p)
+	}))))
 	mux.Handle("POST /api/v1/accounts/{id}/follow", s.api(write(writeFollows), s.handleFollow))
 	mux.Handle("POST /api/v1/accounts/{id}/unfollow", s.api(write(writeFollows), s.handleUnfollow))
 	mux.Handle("GET /api/v1/accounts/relationships", s.api(read(readFollows), s.handleRelationships))
-	mux.Handle("GET /api/v1/follow_requests", s.api(read(readFollows), s.handleFollowRequests))
+	mux.Handle("GET /api/v1/follow_requests", s.api(read(readFollows), s.accountList(func(r *http.Request, c *call, p starling.Page) (*starling.AccountPage, error) {
+		return s.feed.FollowRequests(r.Context(), c.viewer(), p)
+	})))
 	mux.Handle("POST /api/v1/follow_requests/{id}/authorize", s.api(write(writeFollows), s.handleFollowRequestDecision(true)))
 	mux.Handle("POST /api/v1/follow_requests/{id}/reject", s.api(write(writeFollows), s.handleFollowRequestDecision(false)))
 
@@ -78,12 +80,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/statuses/{id}/unfavourite", s.api(write(writeFavs), actions["unfavourite"]))
 	mux.Handle("POST /api/v1/statuses/{id}/reblog", s.api(write(writeStatuses), actions["reblog"]))
 	mux.Handle("POST /api/v1/statuses/{id}/unreblog", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, actions["unreblog"]))
-	mux.Handle("GET /api/v1/statuses/{id}/favourited_by", s.api(optional(readAccounts), s.handleStatusAccounts(func(c *call, r *http.Request, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	mux.Handle("GET /api/v1/statuses/{id}/favourited_by", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
 		return s.feed.FavouritedBy(r.Context(), c.viewer(), id, p)
-	})))
-	mux.Handle("GET /api/v1/statuses/{id}/reblogged_by", s.api(optional(readAccounts), s.handleStatusAccounts(func(c *call, r *http.Request, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	}))))
+	mux.Handle("GET /api/v1/statuses/{id}/reblogged_by", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
 		return s.feed.RebloggedBy(r.Context(), c.viewer(), id, p)
-	})))
+	}))))
 	mux.Handle("GET /api/v1/timelines/home", s.api(read(readStatuses), s.handleHome))
 	mux.Handle("GET /api/v1/timelines/public", s.api(optional(readStatuses), s.handlePublic))
 	mux.Handle("GET /api/v1/timelines/tag/{hashtag}", s.api(optional(readStatuses), s.handleTag))
