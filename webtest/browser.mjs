@@ -31,8 +31,10 @@ const FLAGS = [
  */
 export async function launch({ timeoutMs = 30000 } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "starling-chromium-"));
+  // Its own process group, so its helper processes end with it.
   const proc = spawn(CHROMIUM, [...FLAGS, `--user-data-dir=${profile}`, "about:blank"], {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   let stderr = "";
   const endpoint = await new Promise((resolve, reject) => {
@@ -56,14 +58,26 @@ export async function launch({ timeoutMs = 30000 } = {}) {
   async function close() {
     if (closed) return;
     closed = true;
-    await browser.close().catch(() => {});
-    if (proc.exitCode === null) {
-      proc.kill("SIGTERM");
-      await new Promise((r) => {
-        const t = setTimeout(() => { proc.kill("SIGKILL"); r(); }, 5000);
-        proc.on("exit", () => { clearTimeout(t); r(); });
-      });
+    const exited = new Promise((r) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) r();
+      else proc.once("exit", r);
+    });
+    // Ask the browser to quit (connectOverCDP's close() only disconnects).
+    try {
+      const cdp = await browser.newBrowserCDPSession();
+      await Promise.race([cdp.send("Browser.close"), new Promise((r) => setTimeout(r, 3000))]);
+    } catch {
+      // Already gone.
     }
+    await browser.close().catch(() => {});
+    const late = setTimeout(() => {
+      try { process.kill(-proc.pid, "SIGKILL"); } catch { /* gone */ }
+    }, 5000);
+    await exited;
+    clearTimeout(late);
+    // Helpers still holding the group's pipes end too.
+    try { process.kill(-proc.pid, "SIGKILL"); } catch { /* gone */ }
+    proc.stderr.destroy();
     try {
       rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     } catch {

@@ -75,23 +75,24 @@ export async function tokenOf(page) {
  * makeImage draws a picture in the page and returns { buffer, mean }: PNG
  * bytes and the mean sRGB colour.
  */
-export async function makeImage(page, { width = 640, height = 400, hue = 18 } = {}) {
-  const { b64, mean } = await page.evaluate(({ width, height, hue }) => {
+export async function makeImage(page, { width = 640, height = 400, palette = {} } = {}) {
+  const colors = { top: "#27326b", mid: "#f2703f", bottom: "#ffb36b", sun: "#ffe9a3", land: "#2a2150", ...palette };
+  const { b64, mean } = await page.evaluate(({ width, height, colors }) => {
     const c = document.createElement("canvas");
     c.width = width;
     c.height = height;
     const g = c.getContext("2d");
     const sky = g.createLinearGradient(0, 0, 0, height);
-    sky.addColorStop(0, `hsl(${hue + 200} 70% 35%)`);
-    sky.addColorStop(0.6, `hsl(${hue} 90% 62%)`);
-    sky.addColorStop(1, `hsl(${hue + 20} 95% 72%)`);
+    sky.addColorStop(0, colors.top);
+    sky.addColorStop(0.6, colors.mid);
+    sky.addColorStop(1, colors.bottom);
     g.fillStyle = sky;
     g.fillRect(0, 0, width, height);
-    g.fillStyle = `hsl(${hue + 30} 100% 80%)`;
+    g.fillStyle = colors.sun;
     g.beginPath();
     g.arc(width * 0.62, height * 0.58, height * 0.16, 0, Math.PI * 2);
     g.fill();
-    g.fillStyle = `hsl(${hue + 230} 40% 22%)`;
+    g.fillStyle = colors.land;
     g.beginPath();
     g.moveTo(0, height);
     g.lineTo(0, height * 0.7);
@@ -110,7 +111,7 @@ export async function makeImage(page, { width = 640, height = 400, hue = 18 } = 
     }
     const n = d.length / 4;
     return { b64: c.toDataURL("image/png").split(",")[1], mean: sum.map((s) => s / n) };
-  }, { width, height, hue });
+  }, { width, height, colors });
   return { buffer: Buffer.from(b64, "base64"), mean };
 }
 

@@ -58,6 +58,13 @@ function watch(page, who) {
   return page;
 }
 
+/** fetchText fetches url and reads the whole body (leaving no connection busy). */
+async function fetchText(url, init) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text };
+}
+
 async function shoot(page, name) {
   if (!SHOTS) return;
   mkdirSync(SHOT_DIR, { recursive: true });
@@ -82,7 +89,7 @@ describe("web client", { timeout: 240000 }, () => {
 
   it("is served at / with a CSP that forbids inline scripts", async () => {
     for (const path of ["/", "/home", "/@someone", "/statuses/123", "/tags/go", "/notifications", "/public"]) {
-      const res = await fetch(BASE + path);
+      const res = await fetchText(BASE + path);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get("content-type"), /^text\/html/);
       const csp = res.headers.get("content-security-policy");
@@ -91,18 +98,17 @@ describe("web client", { timeout: 240000 }, () => {
       assert.match(csp, /frame-ancestors 'none'/);
       assert.match(csp, /connect-src [^;]*ws:\/\//);
       assert.equal(res.headers.get("x-content-type-options"), "nosniff");
-      const html = await res.text();
-      assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, "no inline script");
+      assert.doesNotMatch(res.text, /<script(?![^>]*\bsrc=)[^>]*>/, "no inline script");
     }
-    const html = await (await fetch(BASE + "/")).text();
+    const html = (await fetchText(BASE + "/")).text;
     const main = /src="(\/web\/[0-9a-f]+\/js\/main\.js)"/.exec(html);
     assert.ok(main, "index.html loads a versioned main.js");
-    const js = await fetch(BASE + main[1]);
+    const js = await fetchText(BASE + main[1]);
     assert.equal(js.status, 200);
     assert.match(js.headers.get("content-type"), /^text\/javascript/);
     assert.match(js.headers.get("cache-control"), /immutable/);
-    assert.equal((await fetch(BASE + "/nonexistent")).status, 404);
-    assert.equal((await fetch(BASE + "/api/v1/nonexistent")).status, 404);
+    assert.equal((await fetchText(BASE + "/nonexistent")).status, 404);
+    assert.equal((await fetchText(BASE + "/api/v1/nonexistent")).status, 404);
   });
 
   it("lets two people sign up and sign in through the OAuth page (PKCE)", async () => {
@@ -335,7 +341,7 @@ describe("web client", { timeout: 240000 }, () => {
     // The composer with an image, and the image viewer.
     await alice.goto(`${BASE}/home`);
     await ready(alice);
-    const { buffer } = await makeImage(alice, { hue: 200 });
+    const { buffer } = await makeImage(alice, { palette: { top: "#0b3d5c", mid: "#3aa0c8", bottom: "#bfe6f2", sun: "#ffffff", land: "#17402f" } });
     const composer = alice.locator("main form.composer");
     await composer.locator('input[type="file"]').setInputFiles({ name: "sky.png", mimeType: "image/png", buffer });
     await composer.locator('.compose-media-item[data-state="ready"]').waitFor({ timeout: 30000 });
@@ -431,6 +437,49 @@ describe("web client", { timeout: 240000 }, () => {
     }
   });
 
+  it("loads older posts by the Link header while scrolling", async () => {
+    // Carol has more posts than one page holds (made through the API).
+    const app = JSON.parse(await bob.evaluate(() => localStorage.getItem("starling.app")));
+    const tokRes = await fetch(`${BASE}/oauth/token`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ grant_type: "client_credentials", client_id: app.client_id, client_secret: app.client_secret, scope: "read write follow" }),
+    });
+    const appTok = (await tokRes.json()).access_token;
+    const signup = await fetch(`${BASE}/api/v1/accounts`, {
+      method: "POST", headers: { Authorization: `Bearer ${appTok}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "carol", email: "carol@example.com", password: "correct horse battery staple", agreement: true, locale: "en" }),
+    });
+    const carol = (await signup.json()).access_token;
+    for (let i = 1; i <= 27; i++) {
+      const r = await fetch(`${BASE}/api/v1/statuses`, {
+        method: "POST", headers: { Authorization: `Bearer ${carol}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ status: `Counting posts: number ${i}`, visibility: "unlisted" }),
+      });
+      assert.equal(r.status, 200, await r.text());
+    }
+    const pages = [];
+    const onRequest = (r) => { if (/\/api\/v1\/accounts\/\d+\/statuses/.test(r.url())) pages.push(new URL(r.url()).search); };
+    bob.on("request", onRequest);
+    try {
+      await bob.goto(`${BASE}/@carol`);
+      await settled(bob);
+      const posts = bob.locator("main .feed article.status");
+      await until(async () => (await posts.count()) >= 20, { what: "the first page" });
+      for (let i = 0; i < 10 && (await posts.count()) < 27; i++) {
+        await bob.mouse.wheel(0, 4000);
+        await bob.waitForTimeout(300);
+      }
+      await until(async () => (await posts.count()) === 27, { what: "all 27 posts" });
+      await bob.getByText("Counting posts: number 1", { exact: true }).waitFor();
+      await bob.getByText("You have reached the end.").waitFor();
+      assert.ok(pages.some((q) => /max_id=\d+/.test(q)), `a page was asked for with max_id from the Link header: ${pages}`);
+      const ids = await posts.evaluateAll((els) => els.map((e) => e.dataset.statusId));
+      assert.equal(new Set(ids).size, 27, "no post is shown twice");
+    } finally {
+      bob.off("request", onRequest);
+    }
+  });
+
   it("takes screenshots", { skip: !SHOTS && "set WEBTEST_SCREENSHOTS=1 to write docs/screenshots" }, async () => {
     await seed();
     const combos = [["desktop", DESKTOP, "light"], ["desktop", DESKTOP, "dark"], ["phone", PHONE, "light"], ["phone", PHONE, "dark"]];
@@ -454,7 +503,7 @@ describe("web client", { timeout: 240000 }, () => {
         await a.locator("main .feed article.status").nth(3).waitFor();
         await shoot(a, `home-${suffix}`);
 
-        const { buffer } = await makeImage(a, { hue: 330 });
+        const { buffer } = await makeImage(a, { palette: { top: "#3b2a6b", mid: "#e0679a", bottom: "#ffc2a8", sun: "#fff1d6", land: "#2b2740" } });
         const composer = a.locator("main form.composer");
         await composer.getByLabel("Post text").fill("First snow on the hills this morning ❄️ #winter");
         await composer.locator('input[type="file"]').setInputFiles({ name: "hills.png", mimeType: "image/png", buffer });
@@ -488,7 +537,7 @@ describe("web client", { timeout: 240000 }, () => {
     await alice.getByRole("dialog", { name: "Sign out?" }).getByRole("button", { name: "Sign out" }).click();
     await alice.getByRole("heading", { name: /Welcome to/ }).waitFor();
     assert.equal(await tokenOf(alice), null);
-    const res = await fetch(`${BASE}/api/v1/accounts/verify_credentials`, { headers: { Authorization: `Bearer ${tok}` } });
+    const res = await fetchText(`${BASE}/api/v1/accounts/verify_credentials`, { headers: { Authorization: `Bearer ${tok}` } });
     assert.equal(res.status, 401, "the server no longer accepts the token");
     // Signed-out visitors are asked to sign in for the home timeline.
     await alice.goto(`${BASE}/home`);
@@ -540,4 +589,16 @@ async function seed() {
   await api(people.mira, "POST", `/api/v1/statuses/${bobPost}/reblog`);
   await api(people.mira, "POST", "/api/v1/statuses", { status: "@bob that light is unreal — where was this?", in_reply_to_id: bobPost, visibility: "public" });
   await api(people.tomas, "POST", "/api/v1/statuses", { status: "Fresh bread Friday: rye with caraway. The kitchen smells amazing. #baking", visibility: "public" });
+  // One more picture from Bob, uploaded as a client would (multipart).
+  const { buffer } = await makeImage(bob, { width: 800, height: 450, palette: { top: "#14213d", mid: "#5c4d9a", bottom: "#f6a58f", sun: "#ffe3b0", land: "#0e1626" } });
+  const form = new FormData();
+  form.append("file", new Blob([buffer], { type: "image/png" }), "lake.png");
+  form.append("description", "A still lake at dusk reflecting a teal and gold sky");
+  let media = await (await fetch(`${BASE}/api/v2/media`, { method: "POST", headers: { Authorization: `Bearer ${b}` }, body: form })).json();
+  await until(async () => {
+    const res = await fetch(`${BASE}/api/v1/media/${media.id}`, { headers: { Authorization: `Bearer ${b}` } });
+    media = await res.json();
+    return res.status === 200 && media.url;
+  }, { what: "the lake picture to be processed" });
+  await api(b, "POST", "/api/v1/statuses", { status: "Same lake, ten minutes later. The colours did not last, but they were something. #sunsets", media_ids: [media.id], visibility: "public" });
 }

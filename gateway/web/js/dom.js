@@ -96,6 +96,11 @@ function hashString(s) {
   return x >>> 0;
 }
 
+/** accountHue is the colour (0–359) an account's initial and banner use. */
+export function accountHue(account) {
+  return hashString(account.username || account.display_name || '?') % 360;
+}
+
 /** isDefaultImage tells the server's "missing" placeholder avatar/header. */
 export function isDefaultImage(url) {
   return !url || /\/(avatars|headers)\/original\/missing\.png$/.test(url);
@@ -113,7 +118,7 @@ export function avatar(account, size = 'md') {
   const name = (account.display_name || account.username || '?').trim();
   const first = Array.from(name)[0] || '?';
   const el = h('span', { class: `${cls} avatar-initial`, 'aria-hidden': 'true' }, first.toUpperCase());
-  el.style.setProperty('--hue', String(hashString(account.username || name) % 360));
+  el.style.setProperty('--hue', String(accountHue(account)));
   return el;
 }
 

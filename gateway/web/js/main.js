@@ -244,9 +244,12 @@ let composeDialog = null;
 /** openCompose opens a composer: the home one for a new post, or a dialog. */
 function openCompose({ replyTo = null } = {}) {
   if (!session.me) return;
-  if (!replyTo && current && current === home) {
-    home.composer.focus();
-    home.composer.el.scrollIntoView({ block: 'center' });
+  // A composer on the page already (home, or a post's reply box) is used.
+  const inline = !replyTo && current === home ? home.composer
+    : replyTo && current && current.replyComposer && current.replyComposer.replyTo.id === replyTo.id ? current.replyComposer : null;
+  if (inline) {
+    inline.el.scrollIntoView({ block: 'center' });
+    inline.focus();
     return;
   }
   if (composeDialog) composeDialog.close();

@@ -15,7 +15,7 @@ const VISIBILITY = {
   public: { label: 'Public', icon: 'globe' },
   unlisted: { label: 'Unlisted', icon: 'unlock' },
   private: { label: 'Followers only', icon: 'lock' },
-  direct: { label: 'Mentioned people only', icon: 'mail' },
+  direct: { label: 'Mentioned only', icon: 'mail' },
 };
 
 export function visibilityLabel(v) {

@@ -28,10 +28,12 @@ function renderNotification(n, lastReadId) {
   const isUnread = lastReadId == null || compareIds(n.id, lastReadId) > 0;
   const line = h('p', { class: 'notification-line' },
     icon(kind.icon, `kind-${n.type}`),
-    h('a', { class: 'notification-actor', href: `/@${who.acct}` }, avatar(who, 'sm'), displayName(who)),
-    ` ${kind.text} `,
-    timeElement(n.created_at),
-    isUnread ? h('span', { class: 'unread-dot', title: 'New' }, h('span', { class: 'visually-hidden', text: '(new)' })) : null);
+    h('span', { class: 'notification-what' },
+      h('a', { class: 'notification-actor', href: `/@${who.acct}` }, avatar(who, 'sm'), displayName(who)),
+      ` ${kind.text}`),
+    h('span', { class: 'notification-when' },
+      timeElement(n.created_at),
+      isUnread ? h('span', { class: 'unread-dot', title: 'New' }, h('span', { class: 'visually-hidden', text: '(new)' })) : null));
   const label = `${who.display_name || who.username} ${kind.text}`;
   const el = h('article', { class: `notification type-${n.type}${isUnread ? ' unread' : ''}`, tabindex: '0', 'aria-label': label, dataset: { id: n.id } }, line);
   if (n.status) {

@@ -1,7 +1,7 @@
 // A profile: name, bio, counts, the follow/unfollow button, and tabs for
 // the account's posts, the accounts it follows and its followers.
 
-import { h, clear, avatar, displayName, contentFragment, isDefaultImage, plural } from '../dom.js';
+import { h, clear, avatar, displayName, contentFragment, isDefaultImage, accountHue } from '../dom.js';
 import { request } from '../api.js';
 import { renderStatus } from '../status.js';
 import { Feed } from '../timeline.js';
@@ -29,7 +29,7 @@ export function profileView(acct, tab = 'posts') {
     if (!isDefaultImage(account.header_static || account.header)) {
       banner.append(h('img', { src: account.header_static || account.header, alt: '' }));
     } else {
-      banner.style.setProperty('--hue', String((account.username.charCodeAt(0) * 47) % 360));
+      banner.style.setProperty('--hue', String(accountHue(account)));
     }
     const note = h('div', { class: 'profile-note' });
     note.append(contentFragment(account.note));

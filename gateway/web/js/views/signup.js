@@ -70,7 +70,7 @@ export function signupView() {
       submit.disabled = false;
       submit.textContent = 'Create account';
       const first = err instanceof ApiError ? showErrors(err.details) : null;
-      formError.textContent = describeError(err);
+      formError.textContent = first ? 'The account was not created: please correct the fields marked above.' : describeError(err);
       formError.hidden = false;
       if (first) first.focus();
     }

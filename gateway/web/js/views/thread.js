@@ -59,6 +59,7 @@ export function threadView(id) {
       if (session.signedIn) {
         const composer = new Composer({ replyTo: status, label: `Reply to @${status.account.acct}` });
         body.append(h('section', { class: 'compose-card reply-card', 'aria-label': 'Your reply' }, composer.el));
+        view.replyComposer = composer;
       }
       descendants = h('div', { class: 'thread-replies', role: 'feed', 'aria-label': 'Replies' });
       for (const s of desc) {
@@ -68,8 +69,8 @@ export function threadView(id) {
         descendants.append(r);
       }
       body.append(h('h2', { class: 'section-title', text: desc.length ? 'Replies' : 'No replies yet' }), descendants);
-      main.focus({ preventScroll: true });
-      main.scrollIntoView({ block: 'center' });
+      // With earlier posts above it, bring the post itself into view.
+      if (ancestors.length) main.scrollIntoView({ block: 'start' });
     } catch (err) {
       clear(body).append(errorBox(err, load));
     }
@@ -79,14 +80,15 @@ export function threadView(id) {
   const onUpdate = (e) => { if (e.detail.payload && e.detail.payload.in_reply_to_id) addReply(e.detail.payload); };
   stream.addEventListener('update', onUpdate);
   offs.push(() => stream.removeEventListener('update', onUpdate));
-  load();
-
-  return {
+  const view = {
     el,
     title: 'Post',
+    replyComposer: null,
     destroy() {
       for (const off of offs) off();
       offs = [];
     },
   };
+  load();
+  return view;
 }
