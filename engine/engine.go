@@ -127,6 +127,9 @@ type Engine struct {
 
 	mu        sync.Mutex
 	listeners []func(connected bool)
+
+	clusterOnce sync.Once
+	cl          *clusterState // see cluster.go
 }
 
 // Start starts (or connects to) the engine and waits until JetStream answers.
@@ -155,6 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		e.Close()
 		return nil, err
 	}
+	e.watchCluster()
 	return e, nil
 }
 
@@ -190,7 +194,8 @@ func (e *Engine) startServer() error {
 		if err != nil {
 			return fmt.Errorf("cluster listen port %q: %w", cportStr, err)
 		}
-		opts.Cluster = server.ClusterOpts{Name: e.cfg.ClusterName, Host: chost, Port: cport}
+		opts.Cluster = server.ClusterOpts{Name: e.cfg.ClusterName, Host: chost, Port: cport,
+			PingInterval: routePingInterval, MaxPingsOut: routeMaxPingsOut}
 		if e.cfg.Token != "" {
 			opts.Cluster.Username = "route"
 			opts.Cluster.Password = e.cfg.Token.Reveal()
@@ -340,6 +345,9 @@ func (e *Engine) notify(connected bool) {
 func (e *Engine) Healthy(ctx context.Context) error {
 	if e.nc == nil || !e.nc.IsConnected() {
 		return starling.Unavailablef(time.Second, "engine disconnected")
+	}
+	if err := e.quorumErr(); err != nil {
+		return err
 	}
 	if _, err := e.js.AccountInfo(ctx); err != nil {
 		return starling.Wrap(starling.Unavailable, "engine not ready", err)

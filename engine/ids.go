@@ -86,7 +86,10 @@ func (g *IDs) claim(ctx context.Context) error {
 
 func (g *IDs) renew() {
 	defer close(g.done)
-	t := time.NewTicker(slotLease / 3)
+	// Renew every slotLease/3; after a failure (a leader election, a
+	// partition, a paused process) retry every second, so the lease is
+	// back as soon as the engine is.
+	t := time.NewTimer(slotLease / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -94,6 +97,7 @@ func (g *IDs) renew() {
 			return
 		case <-t.C:
 		}
+		t.Reset(time.Second)
 		g.mu.Lock()
 		slot, rev := g.slot, g.rev
 		g.mu.Unlock()
@@ -106,12 +110,15 @@ func (g *IDs) renew() {
 			g.mu.Lock()
 			g.rev, g.validUntil = nrev, start.Add(slotLease-5*time.Second)
 			g.mu.Unlock()
+			t.Reset(slotLease / 3)
 		case starling.IsCode(err, starling.Conflict):
 			// The lease expired and may belong to someone else now.
 			g.log.Warn("id slot lease lost; claiming another", "slot", slot)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := g.claim(ctx); err != nil {
 				g.log.Error("id slot claim failed", "err", err)
+			} else {
+				t.Reset(slotLease / 3)
 			}
 			cancel()
 		default:

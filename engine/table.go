@@ -52,6 +52,7 @@ type TableConfig struct {
 // a failed compare-and-set returns Conflict; an engine that cannot commit
 // (no quorum, timeout, disconnected) returns Unavailable.
 type Table struct {
+	eng     *Engine // for the quorum guard (cluster.go)
 	tracer  trace.Tracer
 	name    string
 	parts   []jetstream.KeyValue
@@ -95,7 +96,7 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 	if cfg.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	t := &Table{name: cfg.Name, js: e.js, tracer: e.tracer}
+	t := &Table{name: cfg.Name, js: e.js, tracer: e.tracer, eng: e}
 	for p := 0; p < n; p++ {
 		bucket := fmt.Sprintf("%s_%d", cfg.Name, p)
 		sc := jetstream.StreamConfig{
@@ -134,28 +135,9 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 }
 
 // createStream creates or updates a stream, retrying while a cluster is
-// still electing leaders.
+// still electing leaders (see ensureStream in cluster_streams.go).
 func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	var last error
-	for attempt := 0; attempt < 60; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.CreateOrUpdateStream(cctx, sc)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		last = err
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code == 400 {
-			return err // a configuration problem will not fix itself
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return last
+	return ensureStream(ctx, js, sc)
 }
 
 // Name returns the table's name.
@@ -214,7 +196,10 @@ func (t *Table) Subject(key string) string {
 func (t *Table) Get(ctx context.Context, key string) (Entry, error) {
 	ctx, span := t.span(ctx, "get", key)
 	defer span.End()
-	ent, err := t.kv(key).Get(ctx, key)
+	if err := t.eng.quorumErr(); err != nil {
+		return Entry{}, err
+	}
+	ent, err := t.get(ctx, key) // cluster_publish.go
 	if err != nil {
 		return Entry{}, mapErr(err, key)
 	}
@@ -270,6 +255,9 @@ type PutOptions struct {
 func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOptions) (rev uint64, dup bool, err error) {
 	ctx, span := t.span(ctx, "put", key)
 	defer span.End()
+	if err := t.eng.quorumErr(); err != nil {
+		return 0, false, err
+	}
 	var opts []jetstream.PublishOpt
 	if o.MsgID != "" {
 		opts = append(opts, jetstream.WithMsgID(o.MsgID))
@@ -287,7 +275,7 @@ func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOpti
 		msg.Header = nats.Header{}
 		telemetry.Inject(ctx, map[string][]string(msg.Header))
 	}
-	ack, err := t.js.PublishMsg(ctx, msg, opts...)
+	ack, err := t.publish(ctx, msg, o.MsgID, opts) // cluster_publish.go
 	if err != nil {
 		err = mapErr(err, key)
 		telemetry.SpanError(span, err)
@@ -301,6 +289,9 @@ func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOpti
 func (t *Table) Delete(ctx context.Context, key string, rev uint64) error {
 	ctx, span := t.span(ctx, "delete", key)
 	defer span.End()
+	if err := t.eng.quorumErr(); err != nil {
+		return err
+	}
 	var opts []jetstream.KVDeleteOpt
 	if rev > 0 {
 		opts = append(opts, jetstream.LastRevision(rev))
@@ -311,6 +302,9 @@ func (t *Table) Delete(ctx context.Context, key string, rev uint64) error {
 // Purge removes key and all its revisions (a delete marker remains for
 // watchers).
 func (t *Table) Purge(ctx context.Context, key string) error {
+	if err := t.eng.quorumErr(); err != nil {
+		return err
+	}
 	return mapErr(t.kv(key).Purge(ctx, key), key)
 }
 

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Writes and reads that ride out a leader election.
+//
+// When a partition's leader dies, a write sent to it is never answered: the
+// publish waits for its whole deadline (the gateway's 10 s) although a new
+// leader is usually elected within 4–9 s. publish therefore sends each
+// write with a short attempt timeout and resends it until the request's
+// deadline — always with the same message ID, so that JetStream's
+// duplicate detection (the table's Duplicates window) stores it at most
+// once: a resend of a write that was in fact committed is answered with
+// the original sequence, and a resend of one still being proposed is
+// refused as a duplicate in flight and tried again. Reads (leader reads)
+// are idempotent and are simply resent.
+const (
+	attemptTimeout = 2 * time.Second
+	resendBackoff  = 150 * time.Millisecond
+)
+
+func newMsgID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "w" + hex.EncodeToString(b)
+}
+
+// retryable reports whether a failed publish or get may succeed when sent
+// again: no answer (no leader yet, or a dead one), no responders, or the
+// cluster saying it has no leader or that the same message is in flight.
+func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503 || apiErr.ErrorCode == 10158 // JSStreamDuplicateMessageConflict
+	}
+	return false
+}
+
+// publish sends msg, resending it with the same message ID while it may
+// still succeed (see above). callerID is the message ID the caller set, if
+// any: then a duplicate on the first attempt is the caller's business and
+// reported as such, while a duplicate caused by a resend is not.
+func (t *Table) publish(ctx context.Context, msg *nats.Msg, callerID string, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if callerID == "" {
+		if msg.Header == nil {
+			msg.Header = nats.Header{}
+		}
+		msg.Header.Set(jetstream.MsgIDHeader, newMsgID())
+	}
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		ack, err := t.js.PublishMsg(actx, msg, opts...)
+		cancel()
+		if err == nil {
+			if ack.Duplicate && (callerID == "" || attempt > 1) {
+				ack.Duplicate = false // our own earlier attempt stored it
+			}
+			return ack, nil
+		}
+		if ctx.Err() != nil || !retryable(err) {
+			return nil, err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < resendBackoff {
+			return nil, err
+		}
+		if qerr := t.eng.quorumErr(); qerr != nil {
+			return nil, qerr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(resendBackoff):
+		}
+	}
+}
+
+// get reads key from its partition's leader, asking again while the
+// partition elects a leader.
+func (t *Table) get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		ent, err := t.kv(key).Get(actx, key)
+		cancel()
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return ent, err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < resendBackoff {
+			return ent, err
+		}
+		if qerr := t.eng.quorumErr(); qerr != nil {
+			return nil, qerr
+		}
+		select {
+		case <-ctx.Done():
+			return ent, err
+		case <-time.After(resendBackoff):
+		}
+	}
+}
