@@ -49,6 +49,9 @@ type Config struct {
 	// FanoutThreshold: accounts with more followers are merged into home
 	// timelines at read time (0: the feed default).
 	FanoutThreshold int
+	// Admin configures the admin API, draining and leader balancing
+	// (admin.go).
+	Admin AdminConfig
 }
 
 // ParseServices parses a comma-separated service list; "all" means every
@@ -82,6 +85,7 @@ type Node struct {
 	servers  []*remote.Server
 	breakers []*remote.Breaker
 	stopped  sync.Once
+	admin    *admin // admin.go
 
 	// The services as the gateway sees them.
 	Auth   starling.AuthService
@@ -232,6 +236,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		})
 	} else {
 		handler = n.opsHandler()
+	}
+	if handler, err = n.startAdmin(handler); err != nil {
+		return nil, err
 	}
 	if n.ln != nil {
 		ln := n.ln
