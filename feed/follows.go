@@ -54,6 +54,10 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 		before := rec
 		applyOptions(&rec, o)
 		if before.Reblogs == rec.Reblogs && before.Notify == rec.Notify && slices.Equal(before.Languages, rec.Languages) {
+			// Followed already, maybe through another node whose write
+			// this node's view has not received yet: apply the stored
+			// record, so the answer shows the follow.
+			s.apply(ctx, key, ent.Revision, ent.Value, false)
 			return s.relationship(follower, target), nil
 		}
 		data := mustJSON(rec)
