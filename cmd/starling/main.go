@@ -43,6 +43,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runVersion(stdout)
 	case "bench":
 		return bench.Main(ctx, rest, getenv, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, getenv, stdout, stderr)
+	case "node":
+		return runNode(ctx, rest, getenv, stdout, stderr)
+	case "chaos":
+		return runChaos(ctx, rest, getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		usage(stdout)
 		return nil
@@ -57,6 +65,10 @@ func usage(w io.Writer) {
 Commands:
   serve     run a node: the engine, the services and the HTTP gateway
   bench     measure a Mastodon-compatible server (setup, run, ceiling, compare)
+  cluster   cluster up: start N local nodes on loopback (development, tests)
+  status    show a cluster's nodes, partition leaders, replicas and lag (admin token)
+  node      node drain: move a node's leaderships away and stop it (admin token)
+  chaos     run the fault-injection soak against a local cluster
   version   print the version
 
 Run "starling <command> -h" for a command's flags. Every flag can also be

@@ -28,6 +28,7 @@ type serveFlags struct {
 	logLevel, logFormat, traceExporter                        string
 	limits                                                    gateway.Limits
 	drainTimeout                                              time.Duration
+	admin                                                     adminFlags // admin_flags.go
 	debugListen                                               string
 }
 
@@ -52,6 +53,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.traceExporter, "trace-exporter", "", "where spans go: none, stdout, file:PATH, otlp (default otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "opt-in listener for net/http/pprof profiles, e.g. 127.0.0.1:6060 (never expose it)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	f.admin.register(fs)
 	f.limits = gateway.DefaultLimits()
 	rate := func(name string, r *gateway.Rate, usage string) {
 		fs.Func(name, usage+" (N/period or off; default "+r.String()+")", func(s string) error {
@@ -143,11 +145,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.Engine.URL == "" {
 		fmt.Fprintf(stdout, "engine listening on %s\n", n.Engine().ClientURL())
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-n.Done(): // drained through the admin API
+		log.Info("stopped after drain")
+		return nil
+	}
 	log.Info("shutting down", "drain_timeout", f.drainTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
-	n.Shutdown(sctx)
+	n.Drain(sctx)
 	log.Info("stopped")
 	return nil
 }
@@ -183,6 +190,7 @@ func (f *serveFlags) nodeConfig(tel *telemetry.Telemetry, log *slog.Logger) (nod
 		return node.Config{}, err
 	}
 	cfg := node.Config{Engine: ec, HTTPAddr: f.httpAddr, Services: services, Limits: &f.limits, Telemetry: tel, FanoutThreshold: f.fanoutThreshold}
+	cfg.Admin = f.admin.config()
 	if f.publicURL != "" {
 		u, err := url.Parse(f.publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

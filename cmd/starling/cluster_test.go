@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starling-social/starling/cluster"
+	"github.com/starling-social/starling/internal/startest"
+)
+
+// testAdminToken is the admin token of the clusters the tests start.
+const testAdminToken = "test-admin-token-0123456789"
+
+// startCluster starts n `starling serve` processes (this test binary, see
+// TestMain) joined into a cluster on loopback, and stops them when the test
+// ends. On failure it prints the end of every node's log.
+func startCluster(t *testing.T, n int, args ...string) *cluster.Local {
+	t.Helper()
+	l, err := cluster.New(cluster.Options{
+		Nodes:      n,
+		Dir:        t.TempDir(),
+		Command:    []string{os.Args[0]},
+		Env:        []string{"STARLING_TEST_MAIN=1"},
+		AdminToken: testAdminToken,
+		Args:       append([]string{"--ratelimit", "off", "--log-level", "info", "--log-format", "text"}, args...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, nd := range l.Nodes() {
+				t.Logf("---- end of %s's log:\n%s", nd.Name, cluster.Tail(nd.LogPath, 30))
+			}
+		}
+		l.StopAll(15 * time.Second)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := l.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d-node cluster ready in %v", n, time.Since(start).Round(100*time.Millisecond))
+	return l
+}
+
+// TestClusterOfThree starts three nodes with three replicas and checks
+// that every table partition is replicated three times with leaders spread
+// over the nodes, that any node's gateway serves the whole API, that the
+// status API shows it all, that a fourth node can join, and that a drained
+// node stops, then catches up after a restart.
+func TestClusterOfThree(t *testing.T) {
+	l := startCluster(t, 3)
+	ctx := startest.Context(t)
+
+	// Any gateway serves the whole API.
+	c := make([]*startest.Client, 3)
+	for i := range c {
+		c[i] = startest.NewClient(t, l.Node(i).URL())
+	}
+	u := c[0].SignUp("three")
+	for i := 1; i < 3; i++ {
+		if m := c[i].Must(200, "GET", "/api/v1/accounts/lookup?acct="+u.Username, nil).Map(t); m["id"] != u.ID {
+			t.Fatalf("node %d: lookup = %v", i, m)
+		}
+		c[i].As(u.Token).Must(200, "GET", "/api/v1/accounts/verify_credentials", nil)
+	}
+	v := c[1].SignUp("three")
+	v.Must(200, "POST", "/api/v1/accounts/"+u.ID+"/follow", nil)
+	id := c[2].As(u.Token).Must(200, "POST", "/api/v1/statuses", startest.Form{"status": {"hello from node 3"}}).Map(t)["id"].(string)
+	startest.Eventually(t, 10*time.Second, "post on node 3 in v's home on node 2", func() bool {
+		return strings.Contains(string(c[1].As(v.Token).Do("GET", "/api/v1/timelines/home", nil).Body), id)
+	})
+
+	// Status: R3 everywhere, leaders spread, admin token enforced.
+	if r := c[0].Do("GET", "/api/starling/v1/status", nil); r.Status != 401 {
+		t.Fatalf("status without the admin token: %d", r.Status)
+	}
+	if r := c[0].Do("GET", "/api/starling/v1/status", nil, "Authorization", "Bearer wrong"); r.Status != 401 {
+		t.Fatalf("status with a wrong admin token: %d", r.Status)
+	}
+	st, err := l.Admin(0).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := 0
+	for _, s := range st.Streams {
+		if len(s.Replicas) != 3 {
+			t.Errorf("%s has %d replicas, want 3", s.Stream, len(s.Replicas))
+		}
+		if s.Partition >= 0 {
+			parts++
+		}
+	}
+	if parts < 4*8 {
+		t.Errorf("%d table partitions listed, want at least 32", parts)
+	}
+	if len(st.Nodes) != 3 {
+		t.Errorf("status lists %d nodes: %+v", len(st.Nodes), st.Nodes)
+	}
+	for _, n := range l.Nodes() {
+		if st.Leaders[n.Name] == 0 {
+			t.Errorf("%s leads no stream: %v", n.Name, st.Leaders)
+		}
+	}
+	t.Logf("leaders: %v", st.Leaders)
+	// Balancing keeps every node within its fair share.
+	startest.Eventually(t, 40*time.Second, "stream leaderships balanced", func() bool {
+		st, err := l.Admin(1).Status(ctx)
+		if err != nil {
+			return false
+		}
+		fair := (len(st.Streams) + 2) / 3
+		for _, n := range l.Nodes() {
+			if st.Leaders[n.Name] > fair {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A fourth node joins the running cluster and serves the whole API.
+	n4, err := l.Join(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c4 := startest.NewClient(t, n4.URL())
+	c4.As(v.Token).Must(200, "GET", "/api/v1/accounts/verify_credentials", nil)
+	startest.Eventually(t, 10*time.Second, "post visible on the new node", func() bool {
+		return c4.Do("GET", "/api/v1/statuses/"+id, nil).Status == 200
+	})
+	c4.As(u.Token).Must(200, "POST", "/api/v1/statuses", startest.Form{"status": {"from the fourth node"}})
+	startest.Eventually(t, 20*time.Second, "four nodes in the status", func() bool {
+		st, err = l.Admin(3).Status(ctx)
+		return err == nil && len(st.Nodes) == 4 && st.Cluster.Size == 4
+	})
+
+	// Draining node 2 moves every leadership away, then stops it.
+	r, err := l.Drain(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Remaining != 0 {
+		t.Fatalf("drain left %d leaderships on the node: %+v", r.Remaining, r)
+	}
+	t.Logf("drain moved %d leaderships", r.Moved)
+	// Writes continue meanwhile; the restarted node catches up by itself.
+	var posted []string
+	for i := 0; i < 10; i++ {
+		m := c[0].As(u.Token).Must(200, "POST", "/api/v1/statuses", startest.Form{"status": {fmt.Sprintf("while node 2 is down %d", i)}}).Map(t)
+		posted = append(posted, m["id"].(string))
+	}
+	if err := l.Restart(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range posted {
+		c[1].Must(200, "GET", "/api/v1/statuses/"+id, nil)
+	}
+	startest.Eventually(t, 60*time.Second, "replicas of the restarted node current", func() bool {
+		st, err := l.Admin(1).Status(ctx)
+		return err == nil && len(st.Unhealthy) == 0 && st.MaxLag == 0
+	})
+}
