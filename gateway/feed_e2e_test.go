@@ -565,3 +565,24 @@ func TestBigAccountsMergeAtRead(t *testing.T) {
 		t.Fatalf("home after the threshold change = %v", h)
 	}
 }
+
+// TestStatusURLsAndBios checks that a status's url opens (the web client
+// shows the thread) and that bios are rendered like statuses.
+func TestStatusURLsAndBios(t *testing.T) {
+	c := newClient(t)
+	u := c.SignUp("urls")
+	st := post(t, u, "hello")
+	url := st["url"].(string)
+	r := c.Must(200, "GET", url[strings.Index(url, "/@"):], nil)
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("status url answered %q", r.Header.Get("Content-Type"))
+	}
+	c.Must(404, "GET", "/@"+u.Username+"/not-an-id", nil)
+	m := u.Must(200, "PATCH", "/api/v1/accounts/update_credentials", startest.Form{"note": {"I post about #sunsets at https://example.com"}}).Map(t)
+	if note := m["note"].(string); !strings.Contains(note, `class="mention hashtag"`) || !strings.Contains(note, `href="https://example.com"`) {
+		t.Fatalf("note = %s", note)
+	}
+	if page := c.Do("GET", "/oauth/authorize?response_type=code&client_id=x&login_hint=someone", nil); page.Status != 404 && page.Status != 400 {
+		t.Fatalf("authorize with an unknown client: %d", page.Status)
+	}
+}

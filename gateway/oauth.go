@@ -60,7 +60,7 @@ func (s *Server) handleAuthorizeForm(w http.ResponseWriter, r *http.Request) {
 // Problems that make redirecting unsafe are shown on the page itself.
 func (s *Server) checkAuthorize(w http.ResponseWriter, r *http.Request, q url.Values) (authorizeView, bool) {
 	v := authorizeView{ClientID: q.Get("client_id"), RedirectURI: q.Get("redirect_uri"), Scope: q.Get("scope"), State: q.Get("state"),
-		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method")}
+		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"), Login: truncate(q.Get("login_hint"), 320)}
 	if rt := q.Get("response_type"); rt != "" && rt != "code" {
 		v.Fatal = "The authorization server does not support this response type."
 		s.renderAuthorize(w, http.StatusBadRequest, v)

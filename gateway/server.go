@@ -56,23 +56,25 @@ type Config struct {
 // Server is the HTTP edge. Create it with New; it is an http.Handler and is
 // safe for concurrent use.
 type Server struct {
-	cfg     Config
-	base    string // PublicURL without a trailing slash
-	host    string // PublicURL's host[:port]
-	log     *slog.Logger
-	tel     *telemetry.Telemetry
-	auth    starling.AuthService
-	feed    starling.FeedService
-	notify  starling.NotifyService
-	media   starling.MediaService
-	files   *fileCache
-	render  *renderer
-	hub     *hub
-	limits  Limits
-	shed    map[string]*inflightCap // per route class, and "node" for the whole node
-	mux     *http.ServeMux
-	limiter *rateLimiter
-	handler http.Handler
+	cfg    Config
+	base   string // PublicURL without a trailing slash
+	host   string // PublicURL's host[:port]
+	log    *slog.Logger
+	tel    *telemetry.Telemetry
+	auth   starling.AuthService
+	feed   starling.FeedService
+	notify starling.NotifyService
+	media  starling.MediaService
+	files  *fileCache
+	render *renderer
+	hub    *hub
+	// webIndex serves the web client's page (set by routesWeb).
+	webIndex http.HandlerFunc
+	limits   Limits
+	shed     map[string]*inflightCap // per route class, and "node" for the whole node
+	mux      *http.ServeMux
+	limiter  *rateLimiter
+	handler  http.Handler
 
 	instanceOnce sync.Once
 	instanceV1   []byte
@@ -135,7 +137,7 @@ func New(cfg Config) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	s.handler = s.middleware(s.mux)
+	s.handler = s.middleware(s.statusPages(s.mux))
 	return s
 }
 
@@ -179,6 +181,24 @@ func (c *inflightCap) release() {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// statusPages serves a status's url (/@username/<id>, as Mastodon builds
+// it) with the web client, which shows the thread. ServeMux cannot route it
+// itself: any two-segment pattern would overlap the /api/ catch-all.
+func (s *Server) statusPages(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; s.webIndex != nil && r.Method == http.MethodGet && len(p) > 3 && p[1] == '@' {
+			if slash := strings.IndexByte(p[2:], '/'); slash > 0 {
+				if _, err := starling.ParseID(p[2+slash+1:]); err == nil {
+					r.Pattern = "GET /@{acct}/{id}"
+					s.webIndex(w, r)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // access describes what a route needs from the caller.
 type access struct {

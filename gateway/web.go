@@ -148,6 +148,7 @@ var webRoutes = []string{
 // index.html at every route of the app.
 func (s *Server) routesWeb(mux *http.ServeMux) {
 	wc := s.newWebClient()
+	s.webIndex = wc.handleIndex
 	for _, p := range webRoutes {
 		mux.HandleFunc(p, wc.handleIndex)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/auth"
+	"github.com/starling-social/starling/content"
 	"github.com/starling-social/starling/engine"
 	"github.com/starling-social/starling/feed"
 	"github.com/starling-social/starling/gateway"
@@ -124,9 +125,19 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.closers = append(n.closers, n.ids.Close)
 	nc := n.eng.Conn()
 
+	// The public URL is known once the HTTP listener is.
+	if cfg.HTTPAddr != "" {
+		if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("http listen: %w", err)
+		}
+	}
+	if n.cfg.PublicURL == nil {
+		n.cfg.PublicURL = defaultPublicURL(n.ln)
+	}
+
 	// Auth.
 	if n.runs("auth") {
-		svc, err := auth.New(ctx, auth.Config{Engine: n.eng, IDs: n.ids, Telemetry: n.tel})
+		svc, err := auth.New(ctx, auth.Config{Engine: n.eng, IDs: n.ids, Telemetry: n.tel, RenderNote: n.renderNote})
 		if err != nil {
 			return nil, fmt.Errorf("auth service: %w", err)
 		}
@@ -139,16 +150,6 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		c := remote.NewAuthClient(nc, n.tel)
 		n.breakers = append(n.breakers, c.Breaker())
 		n.Auth = c
-	}
-
-	// The public URL is known once the HTTP listener is.
-	if cfg.HTTPAddr != "" {
-		if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("http listen: %w", err)
-		}
-	}
-	if n.cfg.PublicURL == nil {
-		n.cfg.PublicURL = defaultPublicURL(n.ln)
 	}
 
 	// Media.
@@ -286,6 +287,13 @@ func (n *Node) URL() string {
 		return ""
 	}
 	return "http://" + n.ln.Addr().String()
+}
+
+// renderNote renders a bio like a status: paragraphs, links and hashtags
+// (mentions stay text: the Auth service does not resolve accounts for it).
+func (n *Node) renderNote(text string) string {
+	base := strings.TrimRight(n.cfg.PublicURL.String(), "/")
+	return content.Render(text, content.Options{BaseURL: base, Host: n.cfg.PublicURL.Host}).HTML
 }
 
 // PublicURL returns the base of the URLs the API returns.

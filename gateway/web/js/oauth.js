@@ -54,31 +54,32 @@ export async function ensureApp({ fresh = false } = {}) {
   return registered;
 }
 
-function authorizeURL(app, challenge, state) {
+function authorizeURL(app, challenge, state, loginHint) {
   const q = new URLSearchParams({
     response_type: 'code', client_id: app.client_id, redirect_uri: app.redirect_uri, scope: SCOPES,
     state, code_challenge: challenge, code_challenge_method: 'S256',
   });
+  if (loginHint) q.set('login_hint', loginHint);
   return `/oauth/authorize?${q}`;
 }
 
 /**
  * beginSignIn sends the browser to the server's sign-in page. returnTo is
- * where to go once signed in.
+ * where to go once signed in; loginHint prefills the username there.
  */
-export async function beginSignIn({ returnTo = '/home' } = {}) {
+export async function beginSignIn({ returnTo = '/home', loginHint = '' } = {}) {
   let app = await ensureApp();
   const verifier = randomString(48);
   const challenge = await pkceChallenge(verifier);
   const state = randomString(18);
-  let url = authorizeURL(app, challenge, state);
+  let url = authorizeURL(app, challenge, state, loginHint);
   // A server whose data was reset no longer knows a stored app: its sign-in
   // page would be a dead end, so check first and register again.
   const probe = await fetch(url, { credentials: 'same-origin', redirect: 'manual', cache: 'no-store' });
   await probe.arrayBuffer().catch(() => {});
   if (probe.status === 401 || probe.status === 404 || probe.status === 400) {
     app = await ensureApp({ fresh: true });
-    url = authorizeURL(app, challenge, state);
+    url = authorizeURL(app, challenge, state, loginHint);
   }
   sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, returnTo, at: Date.now() }));
   location.assign(url);

@@ -65,7 +65,7 @@ export function signupView() {
     try {
       await signUp({ username: inputs.username.value.trim(), email: inputs.email.value.trim(), password: inputs.password.value, agreement: agree.checked });
       submit.textContent = 'Account created — signing in…';
-      await beginSignIn({ returnTo: '/home' });
+      await beginSignIn({ returnTo: '/home', loginHint: inputs.username.value.trim() });
     } catch (err) {
       submit.disabled = false;
       submit.textContent = 'Create account';
