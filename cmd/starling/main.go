@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runNode(ctx, rest, getenv, stdout, stderr)
 	case "chaos":
 		return runChaos(ctx, rest, getenv, stdout, stderr)
+	case "admin":
+		return runAdmin(ctx, rest, getenv, stdout, stderr)
 	case "help", "--help", "-h":
 		usage(stdout)
 		return nil
@@ -69,6 +71,7 @@ Commands:
   status    show a cluster's nodes, partition leaders, replicas and lag (admin token)
   node      node drain: move a node's leaderships away and stop it (admin token)
   chaos     run the fault-injection soak against a local cluster
+  admin     admin rebuild: rebuild every node's derived data (timelines, counters) from the source of truth
   version   print the version
 
 Run "starling <command> -h" for a command's flags. Every flag can also be

@@ -182,3 +182,17 @@ func TestServicesSplitAcrossProcesses(t *testing.T) {
 	}
 
 }
+
+func TestAdminRebuild(t *testing.T) {
+	p := startProc(t, "serve", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1", "--ratelimit", "off", "--log-level", "warn")
+	c := startest.NewClient(t, p.URL)
+	u := c.SignUp("rebuild")
+	u.Must(200, "POST", "/api/v1/statuses", startest.Form{"status": {"before the rebuild"}})
+	out, err := runCmd(t, nil, "admin", "rebuild", "--nats-url", p.NATS)
+	if err != nil || !strings.Contains(out, "feed\trebuilt") {
+		t.Fatalf("admin rebuild: %q, %v", out, err)
+	}
+	if l := u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t); len(l) != 1 {
+		t.Fatalf("home after rebuild = %v", l)
+	}
+}
