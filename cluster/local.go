@@ -39,11 +39,12 @@ type Options struct {
 	AdminToken string
 	// Args are extra `serve` flags for every node (e.g. --ratelimit off).
 	Args []string
-	// Hosts, when set, gives node i's listen host (default 127.0.0.1 for
-	// all); Prefix, when set, returns a command prefix for node i (such as
-	// "ip netns exec ns1").
-	Hosts  []string
-	Prefix func(i int) []string
+	// Hosts, when set, gives node i's route (cluster) host and HTTPHosts
+	// its HTTP host (default: its route host; 127.0.0.1 for all). Prefix,
+	// when set, returns a command prefix for node i (such as
+	// "ip netns exec ns1"): then every node uses the same fixed ports.
+	Hosts, HTTPHosts []string
+	Prefix           func(i int) []string
 	// HTTP is the client used to poll readiness (default: a plain client).
 	HTTP *http.Client
 	// ReadyTimeout bounds each node's start (default 90 s).
@@ -56,7 +57,8 @@ type Options struct {
 type Node struct {
 	Index       int // 0-based
 	Name        string
-	Host        string
+	Host        string // route host
+	HTTPHost    string
 	HTTPPort    int
 	NATSPort    int
 	ClusterPort int
@@ -70,7 +72,9 @@ type Node struct {
 }
 
 // URL returns the node's gateway base URL.
-func (n *Node) URL() string { return "http://" + net.JoinHostPort(n.Host, strconv.Itoa(n.HTTPPort)) }
+func (n *Node) URL() string {
+	return "http://" + net.JoinHostPort(n.HTTPHost, strconv.Itoa(n.HTTPPort))
+}
 
 // NATSURL returns the node's engine client URL (loopback of its host).
 func (n *Node) NATSURL() string {
@@ -121,8 +125,16 @@ type Local struct {
 	mu    sync.Mutex
 }
 
-// FreePorts returns n distinct free TCP ports on host.
+var (
+	portsMu sync.Mutex
+	given   = map[int]bool{} // ports FreePorts handed out in this process
+)
+
+// FreePorts returns n distinct free TCP ports on host, never one it
+// returned before in this process (a node restarted later reuses its own).
 func FreePorts(host string, n int) ([]int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -130,13 +142,20 @@ func FreePorts(host string, n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for i := 0; i < n; i++ {
+	for len(ports) < n && len(ls) < n+200 {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ls = append(ls, l) // held until all are picked: no duplicates
+		p := l.Addr().(*net.TCPAddr).Port
+		if !given[p] {
+			given[p] = true
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) < n {
+		return nil, errors.New("no free ports")
 	}
 	return ports, nil
 }
@@ -186,7 +205,10 @@ func (l *Local) addNode() (*Node, error) {
 	if i < len(l.opts.Hosts) {
 		host = l.opts.Hosts[i]
 	}
-	n := &Node{Index: i, Name: fmt.Sprintf("node-%d", i+1), Host: host}
+	n := &Node{Index: i, Name: fmt.Sprintf("node-%d", i+1), Host: host, HTTPHost: host}
+	if i < len(l.opts.HTTPHosts) {
+		n.HTTPHost = l.opts.HTTPHosts[i]
+	}
 	if l.opts.Prefix != nil {
 		// Namespaced nodes have their own port space: fixed ports.
 		n.HTTPPort, n.NATSPort, n.ClusterPort = 8080, 4222, 6222
@@ -255,7 +277,7 @@ func (l *Local) Args(n *Node, peers []string) []string {
 	args := []string{"serve",
 		"--node-name", n.Name,
 		"--data", n.Dir,
-		"--http", net.JoinHostPort(n.Host, strconv.Itoa(n.HTTPPort)),
+		"--http", net.JoinHostPort(n.HTTPHost, strconv.Itoa(n.HTTPPort)),
 		"--nats-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(n.NATSPort)),
 		"--replicas", strconv.Itoa(l.opts.Replicas),
 	}
