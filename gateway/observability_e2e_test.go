@@ -874,6 +874,7 @@ func TestInflightCapsCoverEveryPath(t *testing.T) {
 		conn.Close()
 	}
 	waitGauge(t, n.URL(), 0, "starling_http_inflight_requests", "class", "node")
+	waitGauge(t, n.URL(), 0, "starling_http_inflight_requests", "class", "read") // released after the node's slot
 	for i := range 4 {
 		ws, _, err := dial()
 		if err != nil {
