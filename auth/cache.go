@@ -156,6 +156,7 @@ type TokenCache struct {
 
 	id       string
 	nc       *nats.Conn
+	eng      *engine.Engine
 	subs     []*nats.Subscription
 	stop     chan struct{}
 	maxSize  int
@@ -169,7 +170,7 @@ type TokenCache struct {
 // NewTokenCache wraps svc with a token cache of at most maxSize entries.
 // Close stops it.
 func NewTokenCache(eng *engine.Engine, svc starling.AuthService, maxSize int) (*TokenCache, error) {
-	c := &TokenCache{AuthService: svc, id: eng.NodeName() + "-" + newSecret().Reveal()[:8], nc: eng.Conn(),
+	c := &TokenCache{AuthService: svc, id: eng.NodeName() + "-" + newSecret().Reveal()[:8], nc: eng.Conn(), eng: eng,
 		stop: make(chan struct{}), maxSize: maxSize, entries: map[string]*starling.Grant{}}
 	evict, err := c.nc.Subscribe(subjectEvict, func(m *nats.Msg) {
 		c.evict(string(m.Data))
@@ -233,7 +234,11 @@ func (c *TokenCache) Authenticate(ctx context.Context, token starling.Secret) (*
 	}
 	sum := sha256.Sum256([]byte(token.Reveal()))
 	h := hex.EncodeToString(sum[:])
-	leased := time.Now().UnixNano() < c.leaseEnd.Load()
+	// A node that knows it is cut off from the cluster's majority (or was
+	// just paused) cannot hear evictions: it stops honouring entries at
+	// once rather than when its lease runs out, so that a Revoke on the
+	// majority (which waits evictWait for silent caches) is honoured.
+	leased := time.Now().UnixNano() < c.leaseEnd.Load() && !c.eng.InMinority()
 	if leased {
 		c.mu.RLock()
 		g := c.entries[h]
