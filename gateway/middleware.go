@@ -205,6 +205,12 @@ func (r *recorder) WriteHeader(code int) {
 	}
 	r.wrote = true
 	r.status = code
+	if code == http.StatusSwitchingProtocols {
+		// net/http sends the 101 when the handler hijacks the connection,
+		// and the client may open its next socket at once: give the slots
+		// back before that.
+		r.releaseUpgraded()
+	}
 	h := r.Header()
 	if (code == http.StatusMethodNotAllowed || code == http.StatusNotFound) && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
 		r.swallow = true
@@ -255,12 +261,17 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	r.wrote = true
 	r.status = http.StatusSwitchingProtocols
+	r.releaseUpgraded()
+	return conn, brw, nil
+}
+
+// releaseUpgraded gives back the slots of a request that became a socket.
+func (r *recorder) releaseUpgraded() {
 	r.releaseSlot()
 	for _, f := range r.onHijack {
 		f()
 	}
 	r.onHijack = nil
-	return conn, brw, nil
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
