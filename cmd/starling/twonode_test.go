@@ -53,6 +53,19 @@ func TestTwoNodesShareMediaAndStreams(t *testing.T) {
 		ca.Must(200, "GET", url[strings.Index(url, "/media/"):], nil)
 	})
 
+	t.Run("a token revoked through A is refused by B at once", func(t *testing.T) {
+		id, secret := ca.App("read write", "urn:ietf:wg:oauth:2.0:oob")
+		appTok := ca.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"read write"}}).Map(t)["access_token"].(string)
+		tok := ca.As(appTok).Must(200, "POST", "/api/v1/accounts", startest.Form{"username": {"revokee"}, "email": {"revokee@example.com"},
+			"password": {"correct horse battery"}, "agreement": {"true"}}).Map(t)["access_token"].(string)
+		onB := cb.As(tok)
+		for range 3 { // warm B's token cache
+			onB.Must(200, "GET", "/api/v1/accounts/verify_credentials", nil)
+		}
+		ca.Must(200, "POST", "/oauth/revoke", startest.Form{"client_id": {id}, "client_secret": {secret}, "token": {tok}})
+		onB.Must(401, "GET", "/api/v1/accounts/verify_credentials", nil)
+	})
+
 	t.Run("a socket on B receives a post made on A within a second", func(t *testing.T) {
 		poster, reader := ca.SignUp("poster"), ca.SignUp("reader")
 		reader.Must(200, "POST", "/api/v1/accounts/"+poster.ID+"/follow", nil)

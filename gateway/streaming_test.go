@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/telemetry"
+)
+
+// TestHubSubscribesOnlyToWhatSocketsNeed checks that a node holds a NATS
+// subscription for a subject exactly while one of its sockets needs it.
+func TestHubSubscribesOnlyToWhatSocketsNeed(t *testing.T) {
+	cfg := engine.DefaultConfig(t.TempDir())
+	cfg.NodeName, cfg.Listen, cfg.Logger = "hub", "127.0.0.1:-1", slog.New(slog.DiscardHandler)
+	eng, err := engine.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	s := &Server{tel: telemetry.Discard()}
+	h := newHub(s, eng.Conn(), StreamingLimits{})
+	s.hub = h
+	sock := func(account starling.ID) *socket {
+		return &socket{h: h, grant: &starling.Grant{AccountID: account, Scopes: starling.Scopes{"read"}},
+			send: make(chan []byte, 8), cancel: func() {}, streams: map[stream]bool{}}
+	}
+	subjects := func() map[string]int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		out := map[string]int{}
+		for subj, ls := range h.subs {
+			out[subj] = len(ls.sockets)
+		}
+		return out
+	}
+	a, b := sock(1), sock(2)
+	a.subscribe(stream{name: "user"})
+	a.subscribe(stream{name: "user:notification"}) // same subject, no second subscription
+	b.subscribe(stream{name: "hashtag", tag: "Go"})
+	b.subscribe(stream{name: "public"})
+	want := map[string]int{"starling.live.user.1": 1, "starling.live.tag.go": 1, "starling.live.public": 1}
+	if got := subjects(); !equalCounts(got, want) {
+		t.Fatalf("subscriptions = %v, want %v", got, want)
+	}
+	a.unsubscribe(stream{name: "user"})
+	if got := subjects(); got["starling.live.user.1"] != 1 {
+		t.Fatalf("unsubscribing one of two streams on a subject dropped it: %v", got)
+	}
+	a.unsubscribe(stream{name: "user:notification"})
+	b.unsubscribe(stream{name: "hashtag", tag: "Go"})
+	b.unsubscribe(stream{name: "public"})
+	if got := subjects(); len(got) != 0 {
+		t.Fatalf("subscriptions after every socket left = %v", got)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
