@@ -108,6 +108,15 @@ func (c *Config) Validate() error {
 	if c.ClusterListen == "" && len(c.Peers) > 0 {
 		return errors.New("peers need a cluster listen address (--cluster)")
 	}
+	if c.ClusterListen != "" {
+		chost, _, err := net.SplitHostPort(c.ClusterListen)
+		if err != nil {
+			return fmt.Errorf("cluster listen address %q: %w", c.ClusterListen, err)
+		}
+		if !isLoopback(chost) && c.Token == "" {
+			return fmt.Errorf("cluster listen address %q is not loopback: set a token (--nats-token) so strangers cannot join the cluster", c.ClusterListen)
+		}
+	}
 	if c.ClusterListen != "" && c.Replicas > len(c.Peers)+1 {
 		return fmt.Errorf("replicas %d needs at least %d nodes, %d are configured", c.Replicas, c.Replicas, len(c.Peers)+1)
 	}

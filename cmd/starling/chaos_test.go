@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -75,5 +77,28 @@ func TestFaultInjection(t *testing.T) {
 	}
 	if rep.Posts == 0 || rep.Follows == 0 || rep.Favourites == 0 {
 		t.Errorf("the workload did too little to prove anything: %+v", rep)
+	}
+}
+
+// TestChaosSoak is the long, seeded variant: random faults for
+// STARLING_CHAOS_SOAK (a duration, e.g. 10m) with STARLING_CHAOS_SEED
+// (default 1); `starling chaos` runs the same soak from the command line.
+func TestChaosSoak(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv("STARLING_CHAOS_SOAK"))
+	if err != nil || d <= 0 {
+		t.Skip("set STARLING_CHAOS_SOAK=10m (and STARLING_CHAOS_SEED) to run the soak")
+	}
+	seed, _ := strconv.ParseUint(os.Getenv("STARLING_CHAOS_SEED"), 10, 64)
+	if seed == 0 {
+		seed = 1
+	}
+	rep, err := chaos.Soak(context.Background(), chaos.SoakOptions{Dir: t.TempDir(), Command: []string{os.Args[0]},
+		Env: []string{"STARLING_TEST_MAIN=1"}, Duration: d, Seed: seed, Users: 24, Workers: 6, Rate: 30,
+		Args: []string{"--log-level", "info"}, Logf: t.Logf})
+	if rep != nil {
+		t.Logf("report:\n%s", rep)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

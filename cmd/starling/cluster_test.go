@@ -166,3 +166,23 @@ func TestClusterOfThree(t *testing.T) {
 		return err == nil && len(st.Unhealthy) == 0 && st.MaxLag == 0
 	})
 }
+
+// TestClusterFlags checks the cluster flags' validation.
+func TestClusterFlags(t *testing.T) {
+	env := map[string]string{"STARLING_DATA": t.TempDir(), "STARLING_HTTP": "127.0.0.1:0", "STARLING_NATS_LISTEN": "127.0.0.1:-1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--cluster", "0.0.0.0:6222", "--peers", "10.0.0.2:6222"}, "strangers cannot join"},
+		{[]string{"serve", "--cluster", "127.0.0.1:6222", "--peers", "127.0.0.1:6223", "--replicas", "3"}, "replicas 3 needs at least 3 nodes"},
+		{[]string{"serve", "--peers", "127.0.0.1:6223"}, "peers need a cluster listen address"},
+		{[]string{"status"}, "admin token is required"},
+		{[]string{"node", "drain"}, "admin token is required"},
+		{[]string{"cluster", "down"}, "unknown cluster command"},
+	} {
+		if _, err := runCmd(t, env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -33,12 +33,12 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 		Nodes:      3,
 		Dir:        t.TempDir(),
 		Command:    []string{os.Args[0]},
-		Env:        []string{"STARLING_TEST_MAIN=1"},
 		AdminToken: testAdminToken,
 		Hosts:      []string{nw.dataIP(0), nw.dataIP(1), nw.dataIP(2)},
 		HTTPHosts:  []string{nw.ctlIP(0), nw.ctlIP(1), nw.ctlIP(2)},
 		Prefix:     nw.prefixFor,
 		HTTP:       hc,
+		Env:        []string{"STARLING_TEST_MAIN=1", "STARLING_NATS_TOKEN=partition-test-token"}, // routes leave loopback
 		Args:       []string{"--ratelimit", "off", "--log-level", "info", "--log-format", "text"},
 	})
 	if err != nil {
@@ -121,7 +121,7 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 	if r := c[2].Do("GET", "/api/v1/timelines/public", nil); r.Status != 200 || !strings.Contains(string(r.Body), before) {
 		t.Errorf("public timeline on the minority: %d %s", r.Status, r.Body)
 	}
-	startest.Eventually(t, 10*time.Second, "authenticated reads refused on the minority", func() bool {
+	startest.Eventually(t, 15*time.Second, "authenticated reads refused on the minority", func() bool {
 		r := minority.Do("GET", "/api/v1/timelines/home", nil)
 		return r.Status == 503 && r.Header.Get("Retry-After") != ""
 	})
