@@ -494,3 +494,6 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// Replicas returns the replica count the nodes are started with.
+func (l *Local) Replicas() int { return l.opts.Replicas }

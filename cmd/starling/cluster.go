@@ -79,7 +79,7 @@ func runClusterUp(ctx context.Context, args []string, getenv func(string) string
 	if startErr != nil {
 		return startErr
 	}
-	fmt.Fprintf(stdout, "cluster ready in %v (replicas %d)\n", time.Since(start).Round(100*time.Millisecond), opts.Replicas)
+	fmt.Fprintf(stdout, "cluster ready in %v (replicas %d)\n", time.Since(start).Round(100*time.Millisecond), l.Replicas())
 	for _, n := range l.Nodes() {
 		fmt.Fprintf(stdout, "%s  %s  engine %s  routes %s  log %s\n", n.Name, n.URL(), n.NATSURL(), n.ClusterAddr(), n.LogPath)
 	}
@@ -88,26 +88,27 @@ func runClusterUp(ctx context.Context, args []string, getenv func(string) string
 	fmt.Fprintln(stdout, "Ctrl-C stops every node.")
 	for {
 		var exited []<-chan struct{}
+		var idx []int
 		for _, n := range l.Nodes() {
-			exited = append(exited, n.Exited())
+			if n.Running() {
+				exited = append(exited, n.Exited())
+				idx = append(idx, n.Index)
+			}
+		}
+		if len(exited) == 0 {
+			return errors.New("every node has exited")
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case i := <-firstClosed(exited):
-			n := l.Node(i)
+		case k := <-firstClosed(exited):
+			n := l.Node(idx[k])
 			fmt.Fprintf(stdout, "%s exited\n", n.Name)
 			if !*restart {
-				// Wait for the others (or Ctrl-C).
-				if allStopped(l) {
-					return errors.New("every node has exited")
-				}
-				// Ignore this node from now on.
-				waitCtxOrAll(ctx, l)
-				return nil
+				continue
 			}
 			time.Sleep(time.Second)
-			if err := l.Restart(ctx, i); err != nil {
+			if err := l.Restart(ctx, n.Index); err != nil {
 				fmt.Fprintf(stdout, "%s: restart failed: %v\n", n.Name, err)
 			} else {
 				fmt.Fprintf(stdout, "%s restarted: %s\n", n.Name, n.URL())
@@ -160,23 +161,4 @@ func firstClosed(chs []<-chan struct{}) <-chan int {
 		}()
 	}
 	return out
-}
-
-func allStopped(l *cluster.Local) bool {
-	for _, n := range l.Nodes() {
-		if n.Running() {
-			return false
-		}
-	}
-	return true
-}
-
-func waitCtxOrAll(ctx context.Context, l *cluster.Local) {
-	for !allStopped(l) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +187,68 @@ func TestClusterFlags(t *testing.T) {
 	} {
 		if _, err := runCmd(t, env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestClusterUp runs `starling cluster up --nodes 3`, reads the URLs it
+// prints, asks one node for the status with the admin token it wrote, and
+// checks that ending its context stops every node.
+func TestClusterUp(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"starling", "cluster", "up", "--nodes", "3", "--data", dir, "--", "--log-level", "warn"},
+			func(k string) string {
+				if k == "STARLING_TEST_MAIN" {
+					return "1"
+				}
+				return ""
+			}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	var urls []string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[0], "node-") && strings.HasPrefix(f[1], "http://") {
+			urls = append(urls, f[1])
+		}
+		if strings.Contains(line, "Ctrl-C") {
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if len(urls) != 3 {
+		t.Fatalf("cluster up printed %d node URLs", len(urls))
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cluster.Admin{URL: urls[2], Token: strings.TrimSpace(string(token))}.Status(startest.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Nodes) != 3 || st.Cluster.Replicas != 3 {
+		t.Fatalf("status: %d nodes, replicas %d", len(st.Nodes), st.Cluster.Replicas)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("cluster up: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("cluster up did not stop its nodes within 60s")
+	}
+	for _, u := range urls {
+		if resp, err := http.Get(u + "/healthz"); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s still answers after cluster up stopped", u)
 		}
 	}
 }
