@@ -28,6 +28,13 @@ const (
 	resendBackoff  = 150 * time.Millisecond
 )
 
+// resends reports whether this engine's tables resend: in a cluster
+// (embedded or external), where leaders change. A single embedded server
+// has no elections; there a timeout means overload, and a resend would
+// only add to it (and each message ID costs memory for the duplicate
+// window).
+func (e *Engine) resends() bool { return e.srv == nil || e.cfg.ClusterListen != "" }
+
 func newMsgID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
@@ -54,6 +61,9 @@ func retryable(err error) bool {
 // any: then a duplicate on the first attempt is the caller's business and
 // reported as such, while a duplicate caused by a resend is not.
 func (t *Table) publish(ctx context.Context, msg *nats.Msg, callerID string, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if !t.eng.resends() {
+		return t.js.PublishMsg(ctx, msg, opts...)
+	}
 	if callerID == "" {
 		if msg.Header == nil {
 			msg.Header = nats.Header{}
@@ -90,6 +100,9 @@ func (t *Table) publish(ctx context.Context, msg *nats.Msg, callerID string, opt
 // get reads key from its partition's leader, asking again while the
 // partition elects a leader.
 func (t *Table) get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	if !t.eng.resends() {
+		return t.kv(key).Get(ctx, key)
+	}
 	for {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		ent, err := t.kv(key).Get(actx, key)

@@ -86,10 +86,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 	return last
 }
 
-// isConfigError reports an error that retrying will not fix.
+// isConfigError reports an error that retrying will not fix. "No suitable
+// peers for placement" (10005) is not one: right after a cluster forms, the
+// meta leader may not yet know every server.
 func isConfigError(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.Code == 400 && apiErr.ErrorCode != jetstream.JSErrCodeStreamNameInUse
+	return errors.As(err, &apiErr) && apiErr.Code == 400 && apiErr.ErrorCode != jetstream.JSErrCodeStreamNameInUse &&
+		apiErr.ErrorCode != 10005
 }
 
 // sameStreamConfig reports whether the existing configuration already has
