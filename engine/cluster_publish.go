@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,4 +123,23 @@ func (t *Table) get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 		case <-time.After(resendBackoff):
 		}
 	}
+}
+
+// del writes key's delete marker (a KV delete: header KV-Operation: DEL),
+// only at revision rev when rev > 0, resending like publish.
+func (t *Table) del(ctx context.Context, key string, rev uint64) error {
+	if !t.eng.resends() {
+		var opts []jetstream.KVDeleteOpt
+		if rev > 0 {
+			opts = append(opts, jetstream.LastRevision(rev))
+		}
+		return t.kv(key).Delete(ctx, key, opts...)
+	}
+	msg := &nats.Msg{Subject: t.Subject(key), Header: nats.Header{}}
+	msg.Header.Set("KV-Operation", "DEL")
+	if rev > 0 {
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
+	}
+	_, err := t.publish(ctx, msg, "", nil)
+	return err
 }

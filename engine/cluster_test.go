@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/engine"
 )
 
@@ -120,6 +121,23 @@ func TestClusterTablesAreReplicated(t *testing.T) {
 		if _, err := tab2.Get(ctx, fmt.Sprintf("k.%d", i)); err != nil {
 			t.Fatalf("read on another node after an acknowledged write: %v", err)
 		}
+	}
+	// Deletes (resent like writes in a cluster) honour the revision.
+	ent, err := tab2.Get(ctx, "k.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Delete(ctx, "k.3", ent.Revision+1000); !starling.IsCode(err, starling.Conflict) {
+		t.Fatalf("delete at a wrong revision: %v", err)
+	}
+	if err := tab.Delete(ctx, "k.3", ent.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab2.Get(ctx, "k.3"); !starling.IsCode(err, starling.NotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if _, err := tab2.Create(ctx, "k.3", []byte("again"), 0); err != nil {
+		t.Fatalf("create over a delete marker: %v", err)
 	}
 	for _, e := range es {
 		if e.InMinority() {

@@ -292,11 +292,7 @@ func (t *Table) Delete(ctx context.Context, key string, rev uint64) error {
 	if err := t.eng.quorumErr(); err != nil {
 		return err
 	}
-	var opts []jetstream.KVDeleteOpt
-	if rev > 0 {
-		opts = append(opts, jetstream.LastRevision(rev))
-	}
-	return mapErr(t.kv(key).Delete(ctx, key, opts...), key)
+	return mapErr(t.del(ctx, key, rev), key) // cluster_publish.go
 }
 
 // Purge removes key and all its revisions (a delete marker remains for
