@@ -25,45 +25,32 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 	}
 	key := followKey(follower, target)
 	for attempt := 0; attempt < 3; attempt++ {
-		ent, err := s.tab.Get(ctx, key)
-		switch {
-		case starling.IsCode(err, starling.NotFound):
-			id, err := s.ids.Next()
+		_, err := s.tab.Get(ctx, key)
+		if err == nil {
+			// Followed (or requested) already: change the options.
+			err = s.modifyFollow(ctx, key, func(rec *followRecord) bool {
+				before := *rec
+				applyOptions(rec, o)
+				return before.Reblogs != rec.Reblogs || before.Notify != rec.Notify || !slices.Equal(before.Languages, rec.Languages)
+			})
 			if err != nil {
 				return nil, err
 			}
-			rec := followRecord{ID: id, Requested: t.Locked, Reblogs: true, Created: s.now().UTC()}
-			applyOptions(&rec, o)
-			data := mustJSON(rec)
-			rev, err := s.tab.Create(ctx, key, data, 0)
-			if starling.IsCode(err, starling.Conflict) {
-				continue // a concurrent follow won: update its options
-			}
-			if err != nil {
-				return nil, err
-			}
-			s.apply(ctx, key, rev, data, false)
 			return s.relationship(follower, target), nil
-		case err != nil:
+		}
+		if !starling.IsCode(err, starling.NotFound) {
 			return nil, err
 		}
-		var rec followRecord
-		if err := json.Unmarshal(ent.Value, &rec); err != nil {
-			return nil, starling.Wrap(starling.Internal, "", err)
+		id, err := s.ids.Next()
+		if err != nil {
+			return nil, err
 		}
-		before := rec
+		rec := followRecord{ID: id, Requested: t.Locked, Reblogs: true, Created: s.now().UTC()}
 		applyOptions(&rec, o)
-		if before.Reblogs == rec.Reblogs && before.Notify == rec.Notify && slices.Equal(before.Languages, rec.Languages) {
-			// Followed already, maybe through another node whose write
-			// this node's view has not received yet: apply the stored
-			// record, so the answer shows the follow.
-			s.apply(ctx, key, ent.Revision, ent.Value, false)
-			return s.relationship(follower, target), nil
-		}
 		data := mustJSON(rec)
-		rev, err := s.tab.Update(ctx, key, data, ent.Revision)
+		rev, err := s.tab.Create(ctx, key, data, 0)
 		if starling.IsCode(err, starling.Conflict) {
-			continue
+			continue // a concurrent follow won: change its options
 		}
 		if err != nil {
 			return nil, err
@@ -101,32 +88,49 @@ func (s *Service) Unfollow(ctx context.Context, follower, target starling.ID) (*
 
 // AuthorizeFollowRequest accepts requester's pending request to follow viewer.
 func (s *Service) AuthorizeFollowRequest(ctx context.Context, viewer, requester starling.ID) (*starling.Relationship, error) {
-	key := followKey(requester, viewer)
+	err := s.modifyFollow(ctx, followKey(requester, viewer), func(rec *followRecord) bool {
+		if !rec.Requested {
+			return false
+		}
+		rec.Requested, rec.Authorized = false, true
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.relationship(viewer, requester), nil
+}
+
+// modifyFollow changes an existing follow record with a compare-and-set,
+// retrying on a concurrent change. change reports whether it changed rec;
+// when it did not, the stored record is applied to this node's view (it
+// may have been written through another node) and nothing is written.
+func (s *Service) modifyFollow(ctx context.Context, key string, change func(rec *followRecord) bool) error {
 	for attempt := 0; attempt < 3; attempt++ {
 		ent, err := s.tab.Get(ctx, key)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var rec followRecord
 		if err := json.Unmarshal(ent.Value, &rec); err != nil {
-			return nil, starling.Wrap(starling.Internal, "", err)
+			return starling.Wrap(starling.Internal, "", err)
 		}
-		if !rec.Requested {
-			return s.relationship(viewer, requester), nil
+		if !change(&rec) {
+			s.apply(ctx, key, ent.Revision, ent.Value, false)
+			return nil
 		}
-		rec.Requested, rec.Authorized = false, true
 		data := mustJSON(rec)
 		rev, err := s.tab.Update(ctx, key, data, ent.Revision)
 		if starling.IsCode(err, starling.Conflict) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.apply(ctx, key, rev, data, false)
-		return s.relationship(viewer, requester), nil
+		return nil
 	}
-	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
 }
 
 // RejectFollowRequest refuses requester's pending request.

@@ -529,15 +529,21 @@ func (s *Service) deleteKey(ctx context.Context, key string) error {
 	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
 }
 
-// target returns the ID an interaction with id acts on: the status, or for
-// a reblog the original. The viewer must be able to see it.
-func (s *Service) target(ctx context.Context, viewer, id starling.ID) (starling.ID, error) {
+// original returns the status an interaction with id acts on: the status,
+// or for a reblog the original. The viewer must be able to see it.
+func (s *Service) original(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
 	st, err := s.Status(ctx, viewer, id)
+	if err != nil || st.ReblogOfID == 0 {
+		return st, err
+	}
+	return s.Status(ctx, viewer, st.ReblogOfID)
+}
+
+// target is original's ID.
+func (s *Service) target(ctx context.Context, viewer, id starling.ID) (starling.ID, error) {
+	st, err := s.original(ctx, viewer, id)
 	if err != nil {
 		return 0, err
-	}
-	if st.ReblogOfID != 0 {
-		return st.ReblogOfID, nil
 	}
 	return st.ID, nil
 }
@@ -592,14 +598,9 @@ func (s *Service) Unfavourite(ctx context.Context, viewer, id starling.ID) (*sta
 func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starling.Visibility) (*starling.Status, error) {
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Reblog")
 	defer span.End()
-	orig, err := s.Status(ctx, viewer, id)
+	orig, err := s.original(ctx, viewer, id)
 	if err != nil {
 		return nil, err
-	}
-	if orig.ReblogOfID != 0 {
-		if orig, err = s.Status(ctx, viewer, orig.ReblogOfID); err != nil {
-			return nil, err
-		}
 	}
 	switch {
 	case orig.Visibility == starling.Direct:
@@ -654,14 +655,9 @@ func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starli
 func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Unreblog")
 	defer span.End()
-	orig, err := s.Status(ctx, viewer, id)
+	orig, err := s.original(ctx, viewer, id)
 	if err != nil {
 		return nil, err
-	}
-	if orig.ReblogOfID != 0 {
-		if orig, err = s.Status(ctx, viewer, orig.ReblogOfID); err != nil {
-			return nil, err
-		}
 	}
 	ent, err := s.tab.Get(ctx, boostKey(orig.ID, viewer))
 	if starling.IsCode(err, starling.NotFound) {
