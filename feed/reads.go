@@ -34,10 +34,21 @@ func newCollected(n int) *collected {
 	return &collected{
 		statuses:  make([]*starling.Status, 0, n),
 		accounts:  make([]*starling.Account, 0, n),
-		store:     make([]starling.Status, 0, 2*n),
-		flags:     make([]starling.ViewerFlags, 0, 2*n),
-		acctStore: make([]starling.Account, 0, 2*n),
+		store:     make([]starling.Status, 0, n),
+		flags:     make([]starling.ViewerFlags, 0, n),
+		acctStore: make([]starling.Account, 0, n/2+1),
 	}
+}
+
+// slot returns a pointer to a fresh element of *store, allocating a new
+// backing chunk of half the old capacity when it is full. Earlier pointers
+// stay valid: a full chunk is never reallocated, only replaced.
+func slot[T any](store *[]T) *T {
+	if len(*store) == cap(*store) {
+		*store = make([]T, 0, max(4, cap(*store)/2))
+	}
+	*store = (*store)[:len(*store)+1]
+	return &(*store)[len(*store)-1]
 }
 
 // account returns the collected account id, or nil.
@@ -65,27 +76,16 @@ func (v *view) collect(c *collected, viewer starling.ID, st *starling.Status) {
 }
 
 func (v *view) copyStatus(c *collected, viewer starling.ID, st *starling.Status) *starling.Status {
-	var cp *starling.Status
-	if len(c.store) < cap(c.store) {
-		c.store = append(c.store, *st)
-		cp = &c.store[len(c.store)-1]
-	} else {
-		dup := *st
-		cp = &dup
-	}
+	cp := slot(&c.store)
+	*cp = *st
 	cp.Counts = starling.StatusCounts{
 		Replies:    int64(v.replies[st.ID].lenOrZero()),
 		Reblogs:    int64(v.boosts[st.ID].len()),
 		Favourites: int64(v.favs[st.ID].len()),
 	}
 	if viewer != 0 {
-		f := starling.ViewerFlags{Favourited: v.favs[st.ID].has(viewer), Reblogged: v.boosts[st.ID].has(viewer)}
-		if len(c.flags) < cap(c.flags) {
-			c.flags = append(c.flags, f)
-			cp.Viewer = &c.flags[len(c.flags)-1]
-		} else {
-			cp.Viewer = &f
-		}
+		cp.Viewer = slot(&c.flags)
+		*cp.Viewer = starling.ViewerFlags{Favourited: v.favs[st.ID].has(viewer), Reblogged: v.boosts[st.ID].has(viewer)}
 	}
 	v.collectAccount(c, st.AccountID)
 	return cp
@@ -103,13 +103,8 @@ func (v *view) collectAccount(c *collected, id starling.ID) {
 	if c.account(id) != nil {
 		return
 	}
-	var a *starling.Account
-	if len(c.acctStore) < cap(c.acctStore) {
-		c.acctStore = append(c.acctStore, starling.Account{ID: id})
-		a = &c.acctStore[len(c.acctStore)-1]
-	} else {
-		a = &starling.Account{ID: id}
-	}
+	a := slot(&c.acctStore)
+	*a = starling.Account{ID: id}
 	v.countAccount(a)
 	c.accounts = append(c.accounts, a)
 }
