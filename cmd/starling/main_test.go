@@ -36,6 +36,7 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{"public nats without token", nil, []string{"serve", "--nats-listen", "0.0.0.0:4999"}, "not loopback"},
 		{"bad rate", nil, []string{"serve", "--ratelimit-token", "lots"}, "rate"},
 		{"bad public url", map[string]string{"STARLING_PUBLIC_URL": "ftp://x"}, []string{"serve"}, "--public-url"},
+		{"no sockets allowed", map[string]string{"STARLING_MAX_SOCKETS_PER_ACCOUNT": "0"}, []string{"serve"}, "--max-sockets"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,6 +27,7 @@ type serveFlags struct {
 	replicas, partitions, fanoutThreshold                     int
 	logLevel, logFormat, traceExporter                        string
 	limits                                                    gateway.Limits
+	streaming                                                 gateway.StreamingLimits
 	drainTimeout                                              time.Duration
 	admin                                                     adminFlags // admin_flags.go
 	debugListen                                               string
@@ -53,6 +54,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.traceExporter, "trace-exporter", "", "where spans go: none, stdout, file:PATH, otlp (default otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "opt-in listener for net/http/pprof profiles, e.g. 127.0.0.1:6060 (never expose it)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	fs.IntVar(&f.streaming.MaxSockets, "max-sockets", 10_000, "streaming WebSockets this node holds at most; past it, 503")
+	fs.IntVar(&f.streaming.MaxPerAccount, "max-sockets-per-account", 64, "streaming WebSockets one account holds at most on this node; past it, 429")
 	f.admin.register(fs)
 	f.limits = gateway.DefaultLimits()
 	rate := func(name string, r *gateway.Rate, usage string) {
@@ -189,7 +192,10 @@ func (f *serveFlags) nodeConfig(tel *telemetry.Telemetry, log *slog.Logger) (nod
 	if err := ec.Validate(); err != nil {
 		return node.Config{}, err
 	}
-	cfg := node.Config{Engine: ec, HTTPAddr: f.httpAddr, Services: services, Limits: &f.limits, Telemetry: tel, FanoutThreshold: f.fanoutThreshold}
+	if f.streaming.MaxSockets < 1 || f.streaming.MaxPerAccount < 1 {
+		return node.Config{}, errors.New("--max-sockets and --max-sockets-per-account: want at least 1")
+	}
+	cfg := node.Config{Engine: ec, HTTPAddr: f.httpAddr, Services: services, Limits: &f.limits, Streaming: f.streaming, Telemetry: tel, FanoutThreshold: f.fanoutThreshold}
 	cfg.Admin = f.admin.config()
 	if f.publicURL != "" {
 		u, err := url.Parse(f.publicURL)
