@@ -75,12 +75,14 @@ type statusJSON struct {
 	FavouritesCount int      `json:"favourites_count"`
 }
 
-// pages reads every page of a list (max_id paging through Link headers).
-func (w *Workload) pages(ctx context.Context, node int, path, token string, each func(r *response) error) error {
+// list reads every page of a JSON list (max_id paging through Link
+// headers).
+func list[T any](ctx context.Context, w *Workload, node int, path, token string) ([]T, error) {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
+	var out []T
 	next := ""
 	for page := 0; page < 100; page++ {
 		p := path
@@ -89,49 +91,38 @@ func (w *Workload) pages(ctx context.Context, node int, path, token string, each
 		}
 		r, err := w.c.get(ctx, node, p, token)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := each(r); err != nil {
-			return err
+		var l []T
+		if err := r.decode(&l); err != nil {
+			return nil, err
 		}
+		out = append(out, l...)
 		next = nextMaxID(r.Header)
-		if next == "" || strings.TrimSpace(string(r.Body)) == "[]" {
-			return nil
+		if next == "" || len(l) == 0 {
+			return out, nil
 		}
 	}
-	return fmt.Errorf("%s: more than 100 pages", path)
+	return nil, fmt.Errorf("%s: more than 100 pages", path)
 }
 
-func (w *Workload) statuses(ctx context.Context, node int, path, token string) ([]statusJSON, error) {
-	var out []statusJSON
-	err := w.pages(ctx, node, path, token, func(r *response) error {
-		var l []statusJSON
-		if err := r.decode(&l); err != nil {
-			return err
-		}
-		out = append(out, l...)
-		return nil
-	})
-	return out, err
-}
-
-func (w *Workload) accounts(ctx context.Context, node int, path string) ([]acctJSON, error) {
-	var out []acctJSON
-	err := w.pages(ctx, node, path, "", func(r *response) error {
-		var l []acctJSON
-		if err := r.decode(&l); err != nil {
-			return err
-		}
-		out = append(out, l...)
-		return nil
-	})
-	return out, err
-}
-
-func ids[T any](l []T, id func(T) string) []string {
+// accountIDs reads every page of an account list and returns the IDs.
+func (w *Workload) accountIDs(ctx context.Context, node int, path string) ([]string, error) {
+	l, err := list[acctJSON](ctx, w, node, path, "")
+	if err != nil {
+		return nil, err
+	}
 	out := make([]string, len(l))
-	for i, x := range l {
-		out[i] = id(x)
+	for i, a := range l {
+		out[i] = a.ID
+	}
+	return out, nil
+}
+
+func statusIDs(l []statusJSON) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = s.ID
 	}
 	return out
 }
@@ -258,24 +249,21 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 					v.add("account %s on node %d: %v", id, node, err)
 					return
 				}
-				st, err := w.statuses(ctx, node, "/api/v1/accounts/"+id+"/statuses?limit=40", "")
+				l.statuses, err = list[statusJSON](ctx, w, node, "/api/v1/accounts/"+id+"/statuses?limit=40", "")
 				if err != nil {
 					v.add("statuses of %s on node %d: %v", id, node, err)
 					return
 				}
-				l.statuses = st
-				fl, err := w.accounts(ctx, node, "/api/v1/accounts/"+id+"/following?limit=80")
+				l.following, err = w.accountIDs(ctx, node, "/api/v1/accounts/"+id+"/following?limit=80")
 				if err != nil {
 					v.add("following of %s on node %d: %v", id, node, err)
 					return
 				}
-				l.following = ids(fl, func(a acctJSON) string { return a.ID })
-				fr, err := w.accounts(ctx, node, "/api/v1/accounts/"+id+"/followers?limit=80")
+				l.followers, err = w.accountIDs(ctx, node, "/api/v1/accounts/"+id+"/followers?limit=80")
 				if err != nil {
 					v.add("followers of %s on node %d: %v", id, node, err)
 					return
 				}
-				l.followers = ids(fr, func(a acctJSON) string { return a.ID })
 				mu.Lock()
 				per[node][i] = l
 				mu.Unlock()
@@ -303,7 +291,7 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 			}
 			if node > 0 && per[0][i] != nil {
 				o := per[0][i]
-				if !slices.Equal(ids(l.statuses, func(s statusJSON) string { return s.ID }), ids(o.statuses, func(s statusJSON) string { return s.ID })) {
+				if !slices.Equal(statusIDs(l.statuses), statusIDs(o.statuses)) {
 					v.add("statuses of %s differ between node 0 and node %d", id, node)
 				}
 				if !slices.Equal(l.following, o.following) || !slices.Equal(l.followers, o.followers) {
@@ -323,11 +311,12 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 	// once; no post key appears twice anywhere.
 	keyCount := map[string]int{}
 	statusByID := map[string]statusJSON{}
+	keyPrefix := fmt.Sprintf("c%xp", w.opts.Seed&0xffff)
 	for _, l := range base {
 		for _, s := range l.statuses {
 			statusByID[s.ID] = s
 			for _, f := range strings.Fields(stripTags(s.Content)) {
-				if strings.HasPrefix(f, fmt.Sprintf("c%xp", w.opts.Seed&0xffff)) {
+				if strings.HasPrefix(f, keyPrefix) {
 					keyCount[f]++
 				}
 			}
@@ -400,12 +389,11 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 	for pi := range favPosts {
 		p := posts[pi]
 		for node := 0; node < nodes; node++ {
-			by, err := w.accounts(ctx, node, "/api/v1/statuses/"+p.id+"/favourited_by?limit=80")
+			favIDs, err := w.accountIDs(ctx, node, "/api/v1/statuses/"+p.id+"/favourited_by?limit=80")
 			if err != nil {
 				v.add("favourited_by of %s on node %d: %v", p.id, node, err)
 				continue
 			}
-			favIDs := ids(by, func(a acctJSON) string { return a.ID })
 			r, err := w.c.get(ctx, node, "/api/v1/statuses/"+p.id, "")
 			var st statusJSON
 			if err == nil {
@@ -442,15 +430,10 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 			continue
 		}
 		rep.Homes++
-		var want []string
-		for _, s := range base[i].statuses {
-			want = append(want, s.ID)
-		}
+		want := statusIDs(base[i].statuses)
 		for _, f := range base[i].following {
 			if j, known := userByID[f]; known && base[j] != nil {
-				for _, s := range base[j].statuses {
-					want = append(want, s.ID)
-				}
+				want = append(want, statusIDs(base[j].statuses)...)
 			}
 		}
 		sort.Slice(want, func(a, b int) bool { return idLess(want[b], want[a]) })
@@ -459,12 +442,12 @@ func (w *Workload) checkOnce(ctx context.Context) *CheckReport {
 			want = want[:800]
 		}
 		for node := 0; node < nodes; node++ {
-			home, err := w.statuses(ctx, node, "/api/v1/timelines/home?limit=40", u.token)
+			home, err := list[statusJSON](ctx, w, node, "/api/v1/timelines/home?limit=40", u.token)
 			if err != nil {
 				v.add("home of %s on node %d: %v", u.id, node, err)
 				continue
 			}
-			got := ids(home, func(s statusJSON) string { return s.ID })
+			got := statusIDs(home)
 			if !slices.Equal(got, want) {
 				v.add("home of %s on node %d: %d statuses, want %d (%s)", u.id, node, len(got), len(want), diff(got, want))
 			}
