@@ -13,11 +13,8 @@ import (
 )
 
 func processGIF(data []byte, lim Limits) (*Image, error) {
-	cfg, err := gif.DecodeConfig(bytes.NewReader(data))
+	cfg, err := checkHeader(data, lim, gif.DecodeConfig)
 	if err != nil {
-		return nil, errCorrupt(err)
-	}
-	if err := checkDims(cfg.Width, cfg.Height, lim); err != nil {
 		return nil, err
 	}
 	// gif.DecodeAll has no frame limit and allocates every frame, so count

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
@@ -148,24 +149,27 @@ func ProcessImage(data []byte, f Format, lim Limits) (*Image, error) {
 	return res, nil
 }
 
-// checkDims refuses an image whose header dimensions exceed lim, before any
-// pixel data is decoded.
-func checkDims(w, h int, lim Limits) error {
+// checkHeader reads data's header with decodeConfig (the format's own) and
+// refuses an image whose dimensions exceed lim, before any pixel data is
+// decoded.
+func checkHeader(data []byte, lim Limits, decodeConfig func(io.Reader) (image.Config, error)) (image.Config, error) {
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return cfg, errCorrupt(err)
+	}
+	w, h := cfg.Width, cfg.Height
 	if w <= 0 || h <= 0 {
-		return errCorrupt(fmt.Errorf("invalid dimensions %dx%d", w, h))
+		return cfg, errCorrupt(fmt.Errorf("invalid dimensions %dx%d", w, h))
 	}
 	if w > lim.MaxDimension || h > lim.MaxDimension || int64(w)*int64(h) > lim.MaxPixels {
-		return errPixels(msgDimensions, fmt.Errorf("%dx%d exceeds limits", w, h))
+		return cfg, errPixels(msgDimensions, fmt.Errorf("%dx%d exceeds limits", w, h))
 	}
-	return nil
+	return cfg, nil
 }
 
 func processJPEG(data []byte, lim Limits) (*Image, error) {
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+	_, err := checkHeader(data, lim, jpeg.DecodeConfig)
 	if err != nil {
-		return nil, errCorrupt(err)
-	}
-	if err := checkDims(cfg.Width, cfg.Height, lim); err != nil {
 		return nil, err
 	}
 	orientation := jpegOrientation(data)
@@ -184,11 +188,8 @@ func processJPEG(data []byte, lim Limits) (*Image, error) {
 }
 
 func processPNG(data []byte, lim Limits) (*Image, error) {
-	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	_, err := checkHeader(data, lim, png.DecodeConfig)
 	if err != nil {
-		return nil, errCorrupt(err)
-	}
-	if err := checkDims(cfg.Width, cfg.Height, lim); err != nil {
 		return nil, err
 	}
 	img, err := png.Decode(bytes.NewReader(data))
@@ -210,11 +211,8 @@ func processWebP(data []byte, lim Limits) (*Image, error) {
 	if len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&0x02 != 0 {
 		return nil, &Error{Code: ErrUnsupported, Msg: msgAnimatedWebP}
 	}
-	cfg, err := webp.DecodeConfig(bytes.NewReader(data))
+	cfg, err := checkHeader(data, lim, webp.DecodeConfig)
 	if err != nil {
-		return nil, errCorrupt(err)
-	}
-	if err := checkDims(cfg.Width, cfg.Height, lim); err != nil {
 		return nil, err
 	}
 	img, err := webp.Decode(bytes.NewReader(data))
