@@ -180,9 +180,13 @@ type callResult struct {
 // answered 2xx or another 4xx, or until deadline. A 4xx ends the call (the
 // caller decides); running out of time returns an error.
 func (c *client) call(ctx context.Context, deadline time.Time, write bool, method, path, token string, form url.Values, header map[string]string) (callResult, error) {
+	return c.callFrom(ctx, c.pick(-1), deadline, write, method, path, token, form, header)
+}
+
+// callFrom is call with its first attempt sent to node.
+func (c *client) callFrom(ctx context.Context, node int, deadline time.Time, write bool, method, path, token string, form url.Values, header map[string]string) (callResult, error) {
 	start := time.Now()
 	var res callResult
-	node := c.pick(-1)
 	var last error
 	for {
 		res.Attempts++

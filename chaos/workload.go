@@ -324,30 +324,6 @@ func (w *Workload) signUp(ctx context.Context, i int, node int) string {
 	return acct.ID
 }
 
-// callFrom is call starting at a given node.
-func (c *client) callFrom(ctx context.Context, node int, deadline time.Time, write bool, method, path, token string, form url.Values, header map[string]string) (callResult, error) {
-	t0 := time.Now()
-	r, out, err := c.once(ctx, node, method, path, token, form, header)
-	a := attempt{Start: t0, End: time.Now(), Node: node, Write: write, Outcome: out, What: method + " " + path}
-	if err != nil {
-		a.Err = err.Error()
-	}
-	if r != nil {
-		a.Status = r.Status
-	}
-	c.record(a)
-	switch out {
-	case ok:
-		return callResult{Resp: r, Attempts: 1}, nil
-	case rejected:
-		return callResult{Resp: r, Attempts: 1}, err
-	}
-	res, err := c.call(ctx, deadline, write, method, path, token, form, header)
-	res.Attempts++
-	res.Sent = res.Sent || out == unknown || (out == retryable && r != nil && r.Status != 429 && r.Status != 409)
-	return res, err
-}
-
 func (w *Workload) userOf(i int) (id, token string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
