@@ -79,7 +79,8 @@ func validSubjectToken(s string) bool {
 
 // audienceOf computes a status's audience under the read lock.
 func (s *Service) audienceOf(st *starling.Status) []starling.ID {
-	s.v().mu.RLock()
-	defer s.v().mu.RUnlock()
-	return s.v().audience(st)
+	v := s.v()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.audience(st)
 }

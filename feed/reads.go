@@ -439,7 +439,8 @@ func (s *Service) PublicTimeline(ctx context.Context, viewer starling.ID, q star
 	if q.Remote {
 		return []*starling.Status{}, nil
 	}
-	return s.timeline(ctx, viewer, &s.v().public, q)
+	v := s.v()
+	return s.timeline(ctx, v, viewer, &v.public, q)
 }
 
 // TagTimeline returns public statuses with a hashtag.
@@ -448,17 +449,18 @@ func (s *Service) TagTimeline(ctx context.Context, viewer starling.ID, tag strin
 		return []*starling.Status{}, nil
 	}
 	tag = strings.ToLower(strings.TrimPrefix(tag, "#"))
-	s.v().mu.RLock()
-	l := s.v().tags[tag]
-	s.v().mu.RUnlock()
+	v := s.v()
+	v.mu.RLock()
+	l := v.tags[tag]
+	v.mu.RUnlock()
 	if l == nil {
 		return []*starling.Status{}, nil
 	}
-	return s.timeline(ctx, viewer, l, q)
+	return s.timeline(ctx, v, viewer, l, q)
 }
 
-func (s *Service) timeline(ctx context.Context, viewer starling.ID, l *idList, q starling.TimelineQuery) ([]*starling.Status, error) {
-	v := s.v()
+// timeline pages the public statuses of l, a list of v.
+func (s *Service) timeline(ctx context.Context, v *view, viewer starling.ID, l *idList, q starling.TimelineQuery) ([]*starling.Status, error) {
 	limit := clampLimit(q.Limit, statusesLimit)
 	c := newCollected(limit)
 	v.mu.RLock()

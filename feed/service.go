@@ -480,15 +480,16 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 // favourites, reblog claims and reblog wrappers. It is best effort: the view
 // already ignores them, and a failure leaves only unreachable records.
 func (s *Service) cleanUpAfter(ctx context.Context, id starling.ID) {
-	s.v().mu.RLock()
+	v := s.v()
+	v.mu.RLock()
 	var favs, boosts []edge
-	if l := s.v().favs[id]; l != nil {
+	if l := v.favs[id]; l != nil {
 		favs = append(favs, l.edges...)
 	}
-	if l := s.v().boosts[id]; l != nil {
+	if l := v.boosts[id]; l != nil {
 		boosts = append(boosts, l.edges...)
 	}
-	s.v().mu.RUnlock()
+	v.mu.RUnlock()
 	ctx = context.WithoutCancel(ctx)
 	for _, e := range favs {
 		if err := s.deleteKey(ctx, favKey(id, e.account)); err != nil {
@@ -672,11 +673,12 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 	}
 	var wrapper *starling.Status
 	var audience []starling.ID
-	s.v().mu.RLock()
-	if w := s.v().posts[b.Wrapper]; w != nil {
-		wrapper, audience = w, s.v().audience(w)
+	v := s.v()
+	v.mu.RLock()
+	if w := v.posts[b.Wrapper]; w != nil {
+		wrapper, audience = w, v.audience(w)
 	}
-	s.v().mu.RUnlock()
+	v.mu.RUnlock()
 	if err := s.deleteKey(ctx, postKey(b.Wrapper)); err != nil {
 		return nil, err
 	}
