@@ -168,6 +168,3 @@ func errKind(err error) int {
 	}
 	return statusConnection
 }
-
-// joinURL appends a path to a base URL without doubling slashes.
-func joinURL(base, path string) string { return strings.TrimRight(base, "/") + path }

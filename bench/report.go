@@ -76,7 +76,7 @@ func (s *opStats) counts(m int) (all, ok int64) {
 	for code := range s.status[m] {
 		n := s.status[m][code].Load()
 		all += n
-		if code/100 == 2 && code < 600 {
+		if code/100 == 2 {
 			ok += n
 		}
 	}

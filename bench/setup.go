@@ -103,12 +103,11 @@ func Setup(ctx context.Context, cfg SetupConfig) (*State, error) {
 
 // setup is one Setup call.
 type setup struct {
-	cfg     SetupConfig
-	graph   *Graph
-	api     *api
-	mu      sync.Mutex // guards state
-	state   *State
-	targets []string
+	cfg   SetupConfig
+	graph *Graph
+	api   *api
+	mu    sync.Mutex // guards state
+	state *State
 
 	appMu     sync.Mutex
 	appTokens map[string]string // target → app token for sign-ups
@@ -172,7 +171,7 @@ func newSetup(cfg SetupConfig) (*setup, error) {
 	st.PostsPerUser = cfg.PostsPerUser
 	tr := newTransport(cfg.Concurrency, cfg.Insecure)
 	return &setup{
-		cfg: cfg, graph: g, state: st, targets: st.Targets, appTokens: map[string]string{},
+		cfg: cfg, graph: g, state: st, appTokens: map[string]string{},
 		api:   &api{client: &http.Client{Transport: tr}, timeout: cfg.Timeout, retries: 8},
 		abort: make(chan struct{}),
 	}, nil

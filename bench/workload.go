@@ -201,13 +201,6 @@ func (r *runner) exec(ctx context.Context, w *worker, j job) int {
 // send makes one request and reads the whole answer; it returns the status
 // or the kind of failure.
 func (r *runner) send(method string, u *url.URL, h http.Header, body []byte) int {
-	code, _ := r.sendRead(method, u, h, body, nil)
-	return code
-}
-
-// sendRead is send that also returns the body, read into buf, when buf is
-// not nil.
-func (r *runner) sendRead(method string, u *url.URL, h http.Header, body []byte, buf *bytes.Buffer) (int, []byte) {
 	req := new(http.Request)
 	*req = *r.base // carries the run's context
 	req.Method, req.URL, req.Host, req.Header = method, u, u.Host, h
@@ -216,7 +209,8 @@ func (r *runner) sendRead(method string, u *url.URL, h http.Header, body []byte,
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	return r.do(req, buf)
+	code, _ := r.do(req, nil)
+	return code
 }
 
 // do sends req and reads the whole answer (into buf if not nil).
