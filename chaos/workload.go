@@ -69,7 +69,6 @@ type post struct {
 	author int
 	id     string
 	acked  bool
-	sent   bool
 }
 
 type edge struct{ acked, sent bool }
@@ -84,7 +83,7 @@ type Workload struct {
 	opts Options
 	c    *client
 
-	appID, appSecret, appToken string
+	appToken string
 
 	mu     sync.Mutex
 	users  []*user
@@ -183,24 +182,25 @@ func (w *Workload) Setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register app: %w", err)
 	}
-	var app struct{ ClientID, ClientSecret string }
-	var raw map[string]any
-	if err := res.Resp.decode(&raw); err != nil {
+	var app struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := res.Resp.decode(&app); err != nil {
 		return err
 	}
-	app.ClientID, _ = raw["client_id"].(string)
-	app.ClientSecret, _ = raw["client_secret"].(string)
 	res, err = w.c.call(ctx, w.deadline(), true, "POST", "/oauth/token", "", url.Values{"grant_type": {"client_credentials"},
 		"client_id": {app.ClientID}, "client_secret": {app.ClientSecret}, "scope": {"read write follow"}}, nil)
 	if err != nil {
 		return fmt.Errorf("app token: %w", err)
 	}
-	raw = nil
-	if err := res.Resp.decode(&raw); err != nil {
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := res.Resp.decode(&tok); err != nil {
 		return err
 	}
-	w.appID, w.appSecret = app.ClientID, app.ClientSecret
-	w.appToken, _ = raw["access_token"].(string)
+	w.appToken = tok.AccessToken
 	if w.appToken == "" {
 		return fmt.Errorf("no app token in %s", res.Resp.Body)
 	}
@@ -283,13 +283,10 @@ func (w *Workload) signUp(ctx context.Context, i int, node int) string {
 	if err != nil {
 		taken := res.Resp != nil && res.Resp.Status == 422 && strings.Contains(string(res.Resp.Body), "ERR_TAKEN")
 		w.mu.Lock()
-		switch {
-		case res.Sent:
+		if res.Sent {
 			w.users[i].state = userAmbiguous
-		case taken:
-			w.users[i].state = userAbsent // someone else holds the name (a race)
-		default:
-			w.users[i].state = userAbsent
+		} else {
+			w.users[i].state = userAbsent // refused, or someone else holds the name (a race)
 		}
 		w.mu.Unlock()
 		if res.Resp != nil && res.Resp.Status/100 == 4 && !taken {
@@ -330,18 +327,23 @@ func (w *Workload) userOf(i int) (id, token string) {
 	return w.users[i].id, w.users[i].token
 }
 
+// sendEdge returns edge k of m (follows or favourites), marked as requested.
+func (w *Workload) sendEdge(m map[[2]int]*edge, k [2]int) *edge {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := m[k]
+	if e == nil {
+		e = &edge{}
+		m[k] = e
+	}
+	e.sent = true
+	return e
+}
+
 func (w *Workload) doFollow(ctx context.Context, a, b int) {
 	aid, atok := w.userOf(a)
 	bid, _ := w.userOf(b)
-	k := [2]int{a, b}
-	w.mu.Lock()
-	e := w.follow[k]
-	if e == nil {
-		e = &edge{}
-		w.follow[k] = e
-	}
-	e.sent = true
-	w.mu.Unlock()
+	e := w.sendEdge(w.follow, [2]int{a, b})
 	res, err := w.c.call(ctx, w.deadline(), true, "POST", "/api/v1/accounts/"+bid+"/follow", atok, url.Values{}, nil)
 	w.note("follow", res, err)
 	if err != nil {
@@ -365,7 +367,7 @@ func (w *Workload) doPost(ctx context.Context, a int) {
 	n := w.nextPost.Add(1)
 	key := fmt.Sprintf("c%xp%d", w.opts.Seed&0xffff, n)
 	w.mu.Lock()
-	w.posts = append(w.posts, &post{key: key, author: a, sent: true})
+	w.posts = append(w.posts, &post{key: key, author: a})
 	p := w.posts[len(w.posts)-1]
 	w.mu.Unlock()
 	res, err := w.c.call(ctx, w.deadline(), true, "POST", "/api/v1/statuses", atok,
@@ -391,14 +393,8 @@ func (w *Workload) doFav(ctx context.Context, a, pi int) {
 	_, atok := w.userOf(a)
 	w.mu.Lock()
 	pid := w.posts[pi].id
-	k := [2]int{a, pi}
-	e := w.favs[k]
-	if e == nil {
-		e = &edge{}
-		w.favs[k] = e
-	}
-	e.sent = true
 	w.mu.Unlock()
+	e := w.sendEdge(w.favs, [2]int{a, pi})
 	res, err := w.c.call(ctx, w.deadline(), true, "POST", "/api/v1/statuses/"+pid+"/favourite", atok, url.Values{}, nil)
 	w.note("favourite", res, err)
 	if err != nil {
