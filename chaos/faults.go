@@ -25,7 +25,7 @@ func (f Fault) String() string {
 }
 
 // liveStatus asks any running node for the cluster's status.
-func liveStatus(ctx context.Context, l *cluster.Local) (*statusView, error) {
+func liveStatus(ctx context.Context, l *cluster.Local) (*node.Status, error) {
 	var last error
 	for _, n := range l.Nodes() {
 		if !n.Running() {
@@ -35,7 +35,7 @@ func liveStatus(ctx context.Context, l *cluster.Local) (*statusView, error) {
 		s, err := l.Admin(n.Index).Status(sctx)
 		cancel()
 		if err == nil {
-			return &statusView{s: s}, nil
+			return s, nil
 		}
 		last = err
 	}
@@ -54,7 +54,7 @@ func BusiestLeader(ctx context.Context, l *cluster.Local) (int, int, error) {
 	}
 	best, most := -1, -1
 	for _, n := range l.Nodes() {
-		if c := st.s.Leaders[n.Name]; c > most {
+		if c := st.Leaders[n.Name]; c > most {
 			best, most = n.Index, c
 		}
 	}
@@ -75,12 +75,10 @@ func WaitHealthy(ctx context.Context, l *cluster.Local, timeout time.Duration) e
 			}
 		}
 		if why == "" {
-			st, err := liveStatus(ctx, l)
-			switch {
-			case err != nil:
+			if st, err := liveStatus(ctx, l); err != nil {
 				why = err.Error()
-			default:
-				why = st.unhealthy(len(l.Nodes()))
+			} else {
+				why = unhealthy(st, len(l.Nodes()))
 			}
 		}
 		if why == "" {
@@ -187,13 +185,11 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// statusView reads a node's status answer.
-type statusView struct{ s *node.Status }
-
-// unhealthy returns why the cluster is not healthy, or "".
-func (v *statusView) unhealthy(nodes int) string {
+// unhealthy returns why the cluster of nodes nodes, as s shows it, is not
+// healthy, or "".
+func unhealthy(s *node.Status, nodes int) string {
 	up := 0
-	for _, n := range v.s.Nodes {
+	for _, n := range s.Nodes {
 		if n.State == "up" {
 			up++
 		}
@@ -201,12 +197,12 @@ func (v *statusView) unhealthy(nodes int) string {
 	switch {
 	case up < nodes:
 		return fmt.Sprintf("%d of %d nodes up", up, nodes)
-	case v.s.StreamsErr != "":
-		return v.s.StreamsErr
-	case len(v.s.Streams) == 0:
+	case s.StreamsErr != "":
+		return s.StreamsErr
+	case len(s.Streams) == 0:
 		return "no streams listed"
-	case len(v.s.Unhealthy) > 0:
-		return fmt.Sprintf("%d streams without a leader or with replicas behind (%s ...)", len(v.s.Unhealthy), v.s.Unhealthy[0])
+	case len(s.Unhealthy) > 0:
+		return fmt.Sprintf("%d streams without a leader or with replicas behind (%s ...)", len(s.Unhealthy), s.Unhealthy[0])
 	}
 	return ""
 }
