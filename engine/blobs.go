@@ -67,7 +67,7 @@ func (e *Engine) Blobs(ctx context.Context, name string) (*Blobs, error) {
 			AllowDirect:       true, // chunks never change: any replica's copy is right
 			AllowRollup:       true,
 		}
-		if err := createStream(ctx, e.js, sc); err != nil {
+		if _, err := ensureStream(ctx, e.js, sc); err != nil {
 			return nil, fmt.Errorf("blob store %s: %w", sc.Name, err)
 		}
 		b.streams = append(b.streams, sc.Name)
@@ -224,5 +224,6 @@ func (e *Engine) Stream(ctx context.Context, cfg jetstream.StreamConfig) error {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = e.cfg.Replicas
 	}
-	return createStream(ctx, e.js, cfg)
+	_, err := ensureStream(ctx, e.js, cfg)
+	return err
 }

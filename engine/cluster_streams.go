@@ -12,7 +12,7 @@ import (
 
 // ensureStream makes the stream exist with configuration sc, creating it or
 // updating it only when it is missing or differs, and retrying while a
-// cluster elects its leaders.
+// cluster elects its leaders. It returns the stream as it answered.
 //
 // Why not CreateOrUpdateStream: when several nodes of a cluster start at
 // once they create the same streams at the same moment, and with
@@ -23,14 +23,14 @@ import (
 // so ensureStream sends the create with a short timeout and then looks for
 // the stream. Restarts, where every stream exists, cost one stream info
 // request per stream and no Raft proposal.
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) (jetstream.Stream, error) {
 	var last error
 	updated := false
 	for attempt := 0; attempt < 120; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+				return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -40,7 +40,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 		switch {
 		case err == nil:
 			if updated || sameStreamConfig(s.CachedInfo().Config, sc) {
-				return nil
+				return s, nil
 			}
 			uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err = js.UpdateStream(uctx, sc)
@@ -51,7 +51,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 			}
 			last = err
 			if isConfigError(err) {
-				return err
+				return nil, err
 			}
 			continue
 		case !errors.Is(err, jetstream.ErrStreamNotFound):
@@ -69,7 +69,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 			continue // created concurrently, maybe differently: compare
 		}
 		if isConfigError(err) {
-			return err
+			return nil, err
 		}
 		// A timeout: the create may well have succeeded; wait for the
 		// stream to answer before proposing it again.
@@ -83,7 +83,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.Stre
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return last
+	return nil, last
 }
 
 // isConfigError reports an error that retrying will not fix. "No suitable

@@ -116,14 +116,11 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 			Duplicates:        dup,
 			AllowMsgTTL:       true,
 		}
-		if err := createStream(ctx, e.js, sc); err != nil {
-			return nil, fmt.Errorf("table %s: %w", bucket, err)
-		}
-		kv, err := e.js.KeyValue(ctx, bucket)
+		st, err := ensureStream(ctx, e.js, sc) // cluster_streams.go
 		if err != nil {
 			return nil, fmt.Errorf("table %s: %w", bucket, err)
 		}
-		st, err := e.js.Stream(ctx, sc.Name)
+		kv, err := e.js.KeyValue(ctx, bucket)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: %w", bucket, err)
 		}
@@ -132,12 +129,6 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 		t.streams = append(t.streams, sc.Name)
 	}
 	return t, nil
-}
-
-// createStream creates or updates a stream, retrying while a cluster is
-// still electing leaders (see ensureStream in cluster_streams.go).
-func createStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	return ensureStream(ctx, js, sc)
 }
 
 // Name returns the table's name.
