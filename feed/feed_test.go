@@ -401,3 +401,31 @@ func TestRebuild(t *testing.T) {
 		t.Fatalf("home after a new post = %v", got)
 	}
 }
+
+// TestInteractionsOfReblog: asked about a reblog, FavouritedBy and
+// RebloggedBy list the original's interactions (where they are stored).
+func TestInteractionsOfReblog(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service(t, 0)
+	ctx := context.Background()
+	a, b, c := e.account(t, "ia"), e.account(t, "ib"), e.account(t, "ic")
+	st, err := svc.CreateStatus(ctx, a, starling.NewStatus{Text: "original"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper, err := svc.Reblog(ctx, b, st.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Favourite(ctx, c, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	favs, err := svc.FavouritedBy(ctx, 0, wrapper.ID, starling.Page{})
+	if err != nil || len(favs.Accounts) != 1 || favs.Accounts[0].ID != c {
+		t.Fatalf("favourited_by of the reblog = %+v, %v", favs, err)
+	}
+	boosts, err := svc.RebloggedBy(ctx, 0, wrapper.ID, starling.Page{})
+	if err != nil || len(boosts.Accounts) != 1 || boosts.Accounts[0].ID != b {
+		t.Fatalf("reblogged_by of the reblog = %+v, %v", boosts, err)
+	}
+}

@@ -477,15 +477,18 @@ func (s *Service) timeline(ctx context.Context, v *view, viewer starling.ID, l *
 
 // FavouritedBy lists who favourited a status.
 func (s *Service) FavouritedBy(ctx context.Context, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	return s.interactions(ctx, viewer, id, p, func(v *view) *edgeList { return v.favs[id] })
+	return s.interactions(ctx, viewer, id, p, func(v *view) map[starling.ID]*edgeList { return v.favs })
 }
 
 // RebloggedBy lists who reblogged a status.
 func (s *Service) RebloggedBy(ctx context.Context, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	return s.interactions(ctx, viewer, id, p, func(v *view) *edgeList { return v.boosts[id] })
+	return s.interactions(ctx, viewer, id, p, func(v *view) map[starling.ID]*edgeList { return v.boosts })
 }
 
-func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p starling.Page, pick func(*view) *edgeList) (*starling.AccountPage, error) {
+// interactions lists the accounts of the edges pick returns for a status
+// the viewer may see (for a reblog, of the original: interactions are
+// stored on it).
+func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p starling.Page, pick func(*view) map[starling.ID]*edgeList) (*starling.AccountPage, error) {
 	st, err := s.Status(ctx, viewer, id)
 	if err != nil {
 		return nil, err
@@ -495,7 +498,7 @@ func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p st
 	}
 	v := s.v()
 	v.mu.RLock()
-	es := pageEdges(pick(v), p, clampLimit(p.Limit, accountsLimit))
+	es := pageEdges(pick(v)[id], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
 	return s.accountPage(ctx, es)
 }
