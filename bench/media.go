@@ -181,15 +181,3 @@ func padJPEG(enc []byte, size int) ([]byte, error) {
 	}
 	return append(b, enc[2:]...), nil
 }
-
-// count counts an outcome without a latency.
-func (s *opStats) count(measured bool, code int) {
-	if code < 0 || code >= numStatus {
-		code = statusConnection
-	}
-	m := 0
-	if measured {
-		m = 1
-	}
-	s.status[m][code].Add(1)
-}

@@ -51,6 +51,15 @@ type opStats struct {
 // record counts one outcome; the latency of measured successes goes into the
 // histogram.
 func (s *opStats) record(shard int, measured bool, code int, lat time.Duration) {
+	s.count(measured, code)
+	if measured && code/100 == 2 {
+		s.hist[shard%histShards].Record(lat)
+	}
+}
+
+// count counts an outcome without a latency; codes that are neither a status
+// nor a failure kind count as "connection".
+func (s *opStats) count(measured bool, code int) {
 	if code < 0 || code >= numStatus {
 		code = statusConnection
 	}
@@ -59,9 +68,6 @@ func (s *opStats) record(shard int, measured bool, code int, lat time.Duration) 
 		m = 1
 	}
 	s.status[m][code].Add(1)
-	if measured && code/100 == 2 {
-		s.hist[shard%histShards].Record(lat)
-	}
 }
 
 // mergeInto adds the operation's latencies to h.
