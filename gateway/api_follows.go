@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/starling-social/starling"
@@ -99,14 +100,15 @@ func (s *Server) accountList(list func(r *http.Request, c *call, p starling.Page
 	}
 }
 
-// byID adapts a list of the record named by the {id} path parameter.
-func byID(list func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error)) func(*http.Request, *call, starling.Page) (*starling.AccountPage, error) {
+// byID adapts a feed list of the record named by the {id} path parameter
+// (s.feed.Followers, for one) to accountList.
+func byID(list func(ctx context.Context, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error)) func(*http.Request, *call, starling.Page) (*starling.AccountPage, error) {
 	return func(r *http.Request, c *call, p starling.Page) (*starling.AccountPage, error) {
 		id, err := pathID(r, "id")
 		if err != nil {
 			return nil, err
 		}
-		return list(r, c, id, p)
+		return list(r.Context(), c.viewer(), id, p)
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -57,19 +58,6 @@ func (s *Server) handleEditStatus(w http.ResponseWriter, r *http.Request, c *cal
 	return rawJSON(s.render.appendStatus(nil, st, false)), nil
 }
 
-// GET /api/v1/statuses/{id}
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.feed.Status(r.Context(), c.viewer(), id)
-	if err != nil {
-		return nil, err
-	}
-	return rawJSON(s.render.appendStatus(nil, st, false)), nil
-}
-
 // DELETE /api/v1/statuses/{id}
 func (s *Server) handleDeleteStatus(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
 	id, err := pathID(r, "id")
@@ -109,14 +97,16 @@ func (s *Server) handleContext(w http.ResponseWriter, r *http.Request, c *call) 
 	return rawJSON(append(b, '}')), nil
 }
 
-// statusAction adapts a feed operation on one status to a handler.
-func (s *Server) statusAction(op func(c *call, r *http.Request, id starling.ID) (*starling.Status, error)) apiFunc {
+// statusAction adapts a feed operation on the status named by the {id}
+// path parameter (s.feed.Status, s.feed.Favourite, ...) to a handler that
+// answers with the status.
+func (s *Server) statusAction(op func(ctx context.Context, viewer, id starling.ID) (*starling.Status, error)) apiFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
 		id, err := pathID(r, "id")
 		if err != nil {
 			return nil, err
 		}
-		st, err := op(c, r, id)
+		st, err := op(r.Context(), c.viewer(), id)
 		if err != nil {
 			return nil, err
 		}
@@ -124,21 +114,11 @@ func (s *Server) statusAction(op func(c *call, r *http.Request, id starling.ID) 
 	}
 }
 
-func (s *Server) routesStatusActions() map[string]apiFunc {
-	return map[string]apiFunc{
-		"favourite": s.statusAction(func(c *call, r *http.Request, id starling.ID) (*starling.Status, error) {
-			return s.feed.Favourite(r.Context(), c.viewer(), id)
-		}),
-		"unfavourite": s.statusAction(func(c *call, r *http.Request, id starling.ID) (*starling.Status, error) {
-			return s.feed.Unfavourite(r.Context(), c.viewer(), id)
-		}),
-		"reblog": s.statusAction(func(c *call, r *http.Request, id starling.ID) (*starling.Status, error) {
-			return s.feed.Reblog(r.Context(), c.viewer(), id, starling.Visibility(c.p.Get("visibility")))
-		}),
-		"unreblog": s.statusAction(func(c *call, r *http.Request, id starling.ID) (*starling.Status, error) {
-			return s.feed.Unreblog(r.Context(), c.viewer(), id)
-		}),
-	}
+// POST /api/v1/statuses/{id}/reblog
+func (s *Server) handleReblog(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	return s.statusAction(func(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
+		return s.feed.Reblog(ctx, viewer, id, starling.Visibility(c.p.Get("visibility")))
+	})(w, r, c)
 }
 
 // GET /api/v1/timelines/home

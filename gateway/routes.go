@@ -54,12 +54,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/accounts/lookup", s.api(optional(readAccounts), s.handleLookup))
 	mux.Handle("GET /api/v1/accounts/{id}", s.api(optional(readAccounts), s.handleAccount))
 	mux.Handle("GET /api/v1/accounts/{id}/statuses", s.api(optional(readStatuses), s.handleAccountStatuses))
-	mux.Handle("GET /api/v1/accounts/{id}/followers", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.Followers(r.Context(), c.viewer(), id, p)
-	}))))
-	mux.Handle("GET /api/v1/accounts/{id}/following", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.Following(r.Context(), c.viewer(), id, p)
-	}))))
+	mux.Handle("GET /api/v1/accounts/{id}/followers", s.api(optional(readAccounts), s.accountList(byID(s.feed.Followers))))
+	mux.Handle("GET /api/v1/accounts/{id}/following", s.api(optional(readAccounts), s.accountList(byID(s.feed.Following))))
 	mux.Handle("POST /api/v1/accounts/{id}/follow", s.api(write(writeFollows), s.handleFollow))
 	mux.Handle("POST /api/v1/accounts/{id}/unfollow", s.api(write(writeFollows), s.handleUnfollow))
 	mux.Handle("GET /api/v1/accounts/relationships", s.api(read(readFollows), s.handleRelationships))
@@ -71,21 +67,16 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Statuses and timelines.
 	mux.Handle("POST /api/v1/statuses", s.api(write(writeStatuses), s.handleCreateStatus))
-	mux.Handle("GET /api/v1/statuses/{id}", s.api(optional(readStatuses), s.handleStatus))
+	mux.Handle("GET /api/v1/statuses/{id}", s.api(optional(readStatuses), s.statusAction(s.feed.Status)))
 	mux.Handle("PUT /api/v1/statuses/{id}", s.api(write(writeStatuses), s.handleEditStatus))
 	mux.Handle("DELETE /api/v1/statuses/{id}", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, s.handleDeleteStatus))
 	mux.Handle("GET /api/v1/statuses/{id}/context", s.api(optional(readStatuses), s.handleContext))
-	actions := s.routesStatusActions()
-	mux.Handle("POST /api/v1/statuses/{id}/favourite", s.api(write(writeFavs), actions["favourite"]))
-	mux.Handle("POST /api/v1/statuses/{id}/unfavourite", s.api(write(writeFavs), actions["unfavourite"]))
-	mux.Handle("POST /api/v1/statuses/{id}/reblog", s.api(write(writeStatuses), actions["reblog"]))
-	mux.Handle("POST /api/v1/statuses/{id}/unreblog", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, actions["unreblog"]))
-	mux.Handle("GET /api/v1/statuses/{id}/favourited_by", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.FavouritedBy(r.Context(), c.viewer(), id, p)
-	}))))
-	mux.Handle("GET /api/v1/statuses/{id}/reblogged_by", s.api(optional(readAccounts), s.accountList(byID(func(r *http.Request, c *call, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-		return s.feed.RebloggedBy(r.Context(), c.viewer(), id, p)
-	}))))
+	mux.Handle("POST /api/v1/statuses/{id}/favourite", s.api(write(writeFavs), s.statusAction(s.feed.Favourite)))
+	mux.Handle("POST /api/v1/statuses/{id}/unfavourite", s.api(write(writeFavs), s.statusAction(s.feed.Unfavourite)))
+	mux.Handle("POST /api/v1/statuses/{id}/reblog", s.api(write(writeStatuses), s.handleReblog))
+	mux.Handle("POST /api/v1/statuses/{id}/unreblog", s.api(access{user: true, scopes: writeStatuses, class: "write", limit: "delete"}, s.statusAction(s.feed.Unreblog)))
+	mux.Handle("GET /api/v1/statuses/{id}/favourited_by", s.api(optional(readAccounts), s.accountList(byID(s.feed.FavouritedBy))))
+	mux.Handle("GET /api/v1/statuses/{id}/reblogged_by", s.api(optional(readAccounts), s.accountList(byID(s.feed.RebloggedBy))))
 	mux.Handle("GET /api/v1/timelines/home", s.api(read(readStatuses), s.handleHome))
 	mux.Handle("GET /api/v1/timelines/public", s.api(optional(readStatuses), s.handlePublic))
 	mux.Handle("GET /api/v1/timelines/tag/{hashtag}", s.api(optional(readStatuses), s.handleTag))
