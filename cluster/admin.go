@@ -73,21 +73,6 @@ func (a Admin) Drain(ctx context.Context) (*node.DrainResult, error) {
 	return &r, nil
 }
 
-// Balance asks the node to hand leaderships beyond its fair share to others.
-func (a Admin) Balance(ctx context.Context) (int, error) {
-	var r struct {
-		Moved int    `json:"moved"`
-		Error string `json:"error"`
-	}
-	if err := a.do(ctx, "POST", "/api/starling/v1/balance", &r); err != nil {
-		return 0, err
-	}
-	if r.Error != "" {
-		return r.Moved, fmt.Errorf("%s", r.Error)
-	}
-	return r.Moved, nil
-}
-
 // WaitGone waits until the node no longer answers /healthz.
 func (a Admin) WaitGone(ctx context.Context) error {
 	c := &http.Client{Timeout: time.Second}
@@ -114,8 +99,7 @@ func (a Admin) WaitGone(ctx context.Context) error {
 // exits.
 func (l *Local) Drain(ctx context.Context, i int) (*node.DrainResult, error) {
 	n := l.Node(i)
-	a := Admin{URL: n.URL(), Token: l.opts.AdminToken, HTTP: &http.Client{Timeout: 60 * time.Second, Transport: l.opts.HTTP.Transport}}
-	r, err := a.Drain(ctx)
+	r, err := l.admin(i, 60*time.Second).Drain(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +114,8 @@ func (l *Local) Drain(ctx context.Context, i int) (*node.DrainResult, error) {
 }
 
 // Admin returns an admin client of node i.
-func (l *Local) Admin(i int) Admin {
-	return Admin{URL: l.Node(i).URL(), Token: l.opts.AdminToken, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: l.opts.HTTP.Transport}}
+func (l *Local) Admin(i int) Admin { return l.admin(i, 30*time.Second) }
+
+func (l *Local) admin(i int, timeout time.Duration) Admin {
+	return Admin{URL: l.Node(i).URL(), Token: l.opts.AdminToken, HTTP: &http.Client{Timeout: timeout, Transport: l.opts.HTTP.Transport}}
 }

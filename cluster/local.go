@@ -101,16 +101,6 @@ func (n *Node) Running() bool {
 	}
 }
 
-// PID returns the process ID, or 0.
-func (n *Node) PID() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil || n.cmd.Process == nil {
-		return 0
-	}
-	return n.cmd.Process.Pid
-}
-
 // Exited is closed when the current process exits.
 func (n *Node) Exited() <-chan struct{} {
 	n.mu.Lock()
