@@ -9,11 +9,9 @@ import (
 // media attachment "type" field.
 type Kind string
 
-// Media kinds. [Detect] only returns KindImage, KindVideo and KindAudio;
-// KindGIFV exists for callers that label short silent looping videos.
+// Media kinds, as [Detect] returns them.
 const (
 	KindImage Kind = "image"
-	KindGIFV  Kind = "gifv"
 	KindVideo Kind = "video"
 	KindAudio Kind = "audio"
 )
