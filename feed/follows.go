@@ -203,11 +203,7 @@ func (s *Service) Followers(ctx context.Context, viewer, account starling.ID, p 
 	if _, err := s.profiles.one(ctx, account); err != nil {
 		return nil, err
 	}
-	v := s.v()
-	v.mu.RLock()
-	es := pageEdges(v.followers[account], p, clampLimit(p.Limit, accountsLimit))
-	v.mu.RUnlock()
-	return s.accountPage(ctx, es)
+	return s.edgePage(ctx, func(v *view) map[starling.ID]*edgeList { return v.followers }, account, p)
 }
 
 // Following lists the accounts an account follows, newest follow first.
@@ -215,20 +211,12 @@ func (s *Service) Following(ctx context.Context, viewer, account starling.ID, p 
 	if _, err := s.profiles.one(ctx, account); err != nil {
 		return nil, err
 	}
-	v := s.v()
-	v.mu.RLock()
-	es := pageEdges(v.following[account], p, clampLimit(p.Limit, accountsLimit))
-	v.mu.RUnlock()
-	return s.accountPage(ctx, es)
+	return s.edgePage(ctx, func(v *view) map[starling.ID]*edgeList { return v.following }, account, p)
 }
 
 // FollowRequests lists the pending requests to follow viewer.
 func (s *Service) FollowRequests(ctx context.Context, viewer starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	v := s.v()
-	v.mu.RLock()
-	es := pageEdges(v.requests[viewer], p, clampLimit(p.Limit, accountsLimit))
-	v.mu.RUnlock()
-	return s.accountPage(ctx, es)
+	return s.edgePage(ctx, func(v *view) map[starling.ID]*edgeList { return v.requests }, viewer, p)
 }
 
 // Subscribers returns the followers of account with notifications on.

@@ -496,9 +496,15 @@ func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p st
 	if st.ReblogOfID != 0 {
 		id = st.ReblogOfID
 	}
+	return s.edgePage(ctx, pick, id, p)
+}
+
+// edgePage pages the edge list of key in the map pick selects from the
+// view and hydrates its accounts.
+func (s *Service) edgePage(ctx context.Context, pick func(*view) map[starling.ID]*edgeList, key starling.ID, p starling.Page) (*starling.AccountPage, error) {
 	v := s.v()
 	v.mu.RLock()
-	es := pageEdges(pick(v)[id], p, clampLimit(p.Limit, accountsLimit))
+	es := pageEdges(pick(v)[key], p, clampLimit(p.Limit, accountsLimit))
 	v.mu.RUnlock()
 	return s.accountPage(ctx, es)
 }
