@@ -31,7 +31,8 @@ type Options struct {
 	// Command runs starling: the binary and any arguments before "serve"
 	// (default: this executable).
 	Command []string
-	// Env is added to every node's environment.
+	// Env is added to every node's environment: this process's, minus the
+	// STARLING_* settings that differ per node (see perNodeSettings).
 	Env []string
 	// Replicas defaults to min(3, Nodes); Partitions to the serve default.
 	Replicas, Partitions int
@@ -280,6 +281,12 @@ func (l *Local) Args(n *Node, peers []string) []string {
 	return append(args, l.opts.Args...)
 }
 
+// perNodeSettings are the STARLING_* variables a node must not inherit from
+// the caller's environment: they differ per node, or would point every node
+// at the same engine or public URL.
+var perNodeSettings = []string{"STARLING_DATA", "STARLING_HTTP", "STARLING_NATS_LISTEN", "STARLING_NODE_NAME", "STARLING_CLUSTER",
+	"STARLING_PEERS", "STARLING_PUBLIC_URL", "STARLING_NATS_URL", "STARLING_REPLICAS"}
+
 func (l *Local) spawn(n *Node, peers []string) error {
 	if len(peers) == 0 && l.opts.Nodes > 1 {
 		return fmt.Errorf("%s has no peers", n.Name)
@@ -295,7 +302,13 @@ func (l *Local) spawn(n *Node, peers []string) error {
 	}
 	fmt.Fprintf(logf, "---- %s starting %s\n", time.Now().UTC().Format(time.RFC3339Nano), n.Name)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), l.opts.Env...)
+	cmd.Env = os.Environ()
+	for _, k := range perNodeSettings {
+		if _, set := os.LookupEnv(k); set {
+			cmd.Env = append(cmd.Env, k+"=") // the last value of a key wins
+		}
+	}
+	cmd.Env = append(cmd.Env, l.opts.Env...)
 	if l.opts.AdminToken != "" {
 		cmd.Env = append(cmd.Env, "STARLING_ADMIN_TOKEN="+l.opts.AdminToken)
 	}

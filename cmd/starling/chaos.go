@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -28,20 +27,12 @@ func runChaos(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	logf := func(format string, a ...any) {
 		if !*quiet {
 			fmt.Fprintf(stdout, time.Now().Format("15:04:05 ")+format+"\n", a...)
 		}
 	}
-	var env []string
-	if getenv("STARLING_TEST_MAIN") == "1" {
-		env = append(env, "STARLING_TEST_MAIN=1")
-	}
-	rep, err := chaos.Soak(ctx, chaos.SoakOptions{Nodes: *nodes, Dir: *data, Command: []string{exe}, Env: env,
+	rep, err := chaos.Soak(ctx, chaos.SoakOptions{Nodes: *nodes, Dir: *data, Env: testMainEnv(getenv),
 		Duration: *duration, Seed: *seed, Users: *users, Workers: *workers, Rate: *rate,
 		Args: []string{"--log-level", "info"}, Logf: logf})
 	if rep != nil {

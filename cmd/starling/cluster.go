@@ -60,7 +60,7 @@ func runClusterUp(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	opts := cluster.Options{Nodes: *nodes, Dir: dir, Replicas: *replicas, Partitions: *partitions,
-		AdminToken: token, Args: serveArgs, Env: clusterChildEnv(getenv)}
+		AdminToken: token, Args: serveArgs, Env: testMainEnv(getenv)}
 	if *logs {
 		opts.Stderr = stderr
 	}
@@ -117,22 +117,13 @@ func runClusterUp(ctx context.Context, args []string, getenv func(string) string
 	}
 }
 
-// clusterChildEnv passes the caller's STARLING_* environment on, minus the
-// settings that differ per node.
-func clusterChildEnv(getenv func(string) string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "STARLING_DATA", "STARLING_HTTP", "STARLING_NATS_LISTEN", "STARLING_NODE_NAME", "STARLING_CLUSTER",
-			"STARLING_PEERS", "STARLING_PUBLIC_URL", "STARLING_NATS_URL", "STARLING_REPLICAS":
-			env = append(env, k+"=")
-		}
-	}
+// testMainEnv passes STARLING_TEST_MAIN on to the nodes a command starts,
+// so that a test binary standing in for starling (see TestMain) runs main.
+func testMainEnv(getenv func(string) string) []string {
 	if getenv("STARLING_TEST_MAIN") == "1" {
-		env = append(env, "STARLING_TEST_MAIN=1")
+		return []string{"STARLING_TEST_MAIN=1"}
 	}
-	return env
+	return nil
 }
 
 // adminTokenFile returns the admin token stored in path, creating a random
