@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -294,7 +295,7 @@ func (r *Report) WriteText(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "errors %s:", o.Op)
-		for _, k := range sortedKeys(o.Status) {
+		for _, k := range slices.Sorted(maps.Keys(o.Status)) {
 			if !strings.HasPrefix(k, "2") {
 				fmt.Fprintf(w, " %s×%d", k, o.Status[k])
 			}
@@ -319,15 +320,6 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "target p50 ×%.2f, p99 ×%.2f the ceiling's\n",
 			ratio(r.Overall.Latency.P50, c.Overall.Latency.P50), ratio(r.Overall.Latency.P99, c.Overall.Latency.P99))
 	}
-}
-
-func sortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func ratio(b, a float64) float64 {
