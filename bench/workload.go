@@ -146,6 +146,10 @@ func (r *runner) prepareUsers(st *State) error {
 	if len(ready) == 0 {
 		return fmt.Errorf("the state has no accounts: run setup first")
 	}
+	page := r.cfg.PageSize
+	if page <= 0 {
+		page = 10
+	}
 	for _, t := range r.targetURLs {
 		base, err := url.Parse(t)
 		if err != nil || base.Host == "" {
@@ -156,10 +160,6 @@ func (r *runner) prepareUsers(st *State) error {
 			u.Path = strings.TrimRight(u.Path, "/") + path
 			u.RawQuery = query
 			return &u
-		}
-		page := r.cfg.PageSize
-		if page <= 0 {
-			page = 10
 		}
 		r.targets = append(r.targets, runTarget{base: t, home: mk("/api/v1/timelines/home", "limit="+strconv.Itoa(page)),
 			statuses: mk("/api/v1/statuses", ""), upload: mk("/api/v2/media", "")})
