@@ -97,13 +97,35 @@ func TestDetect(t *testing.T) {
 }
 
 // TestDetectPrefixes checks that no prefix of a valid file makes Detect
-// panic, and that it never returns a format for a prefix that is too short
-// to tell.
+// panic, that it never returns a format for a prefix that is too short to
+// tell, and that once it can tell it returns the whole file's format.
 func TestDetectPrefixes(t *testing.T) {
 	g := mustGIF(t, &gif.GIF{Image: []*image.Paletted{image.NewPaletted(image.Rect(0, 0, 1, 1), animatedGIF(false).Image[0].Palette)}, Delay: []int{0}})
-	for _, data := range [][]byte{mustJPEG(t, gradient(4, 4), 80), g, webpLossyAlpha, ftyp("isom", "mp41")} {
-		for n := 0; n <= len(data); n++ {
-			_, _ = Detect(data[:n])
+	for _, tt := range []struct {
+		data []byte
+		min  int // bytes needed to tell: the signature's length
+	}{
+		{mustJPEG(t, gradient(4, 4), 80), 3},
+		{g, 6},
+		{webpLossyAlpha, 12},
+		{ftyp("isom", "mp41"), 12},
+	} {
+		want, err := Detect(tt.data)
+		if err != nil {
+			t.Fatalf("Detect(whole file): %v", err)
+		}
+		for n := 0; n <= len(tt.data); n++ {
+			got, err := Detect(tt.data[:n])
+			switch {
+			case n < tt.min && err == nil:
+				t.Errorf("%s, %d bytes: Detect = %+v, want ErrUnsupported", want.MIME, n, got)
+			case n < tt.min:
+				if c := errCode(t, err); c != ErrUnsupported {
+					t.Errorf("%s, %d bytes: code %v, want ErrUnsupported", want.MIME, n, c)
+				}
+			case err != nil || got != want:
+				t.Errorf("%s, %d bytes: Detect = %+v, %v, want %+v", want.MIME, n, got, err, want)
+			}
 		}
 	}
 }
