@@ -46,10 +46,6 @@ type view struct {
 	// included (tombstones, forgotten after tombstoneTTL).
 	seqs  map[string]uint64
 	tombs []tombstone
-
-	// onHome, when set, is called (under the lock) for each status
-	// delivered into a home timeline in live mode.
-	onHome func(user starling.ID, st *starling.Status)
 }
 
 func newView(threshold, homeCap int) *view {
@@ -94,7 +90,7 @@ func (v *view) advance(key string, seq uint64, deleted bool) bool {
 			if s := v.seqs[t.key]; s != 0 {
 				// Forget it unless the key has been written again
 				// (then it is live and its sequence stays).
-				if _, live := v.liveKey(t.key); !live {
+				if !v.liveKey(t.key) {
 					delete(v.seqs, t.key)
 				}
 			}
@@ -104,29 +100,30 @@ func (v *view) advance(key string, seq uint64, deleted bool) bool {
 }
 
 // liveKey reports whether the record behind key currently exists.
-func (v *view) liveKey(key string) (string, bool) {
+func (v *view) liveKey(key string) bool {
 	kind, a, b, ok := splitKey(key)
 	if !ok {
-		return kind, false
+		return false
 	}
 	switch kind {
 	case kindPost:
-		return kind, v.posts[a] != nil
+		return v.posts[a] != nil
 	case kindFollow:
-		return kind, v.follows[a][b] != nil
+		return v.follows[a][b] != nil
 	case kindFav:
-		return kind, v.favs[a].has(b)
+		return v.favs[a].has(b)
 	case kindBoost:
-		return kind, v.boosts[a].has(b)
+		return v.boosts[a].has(b)
 	}
-	return kind, false
+	return false
 }
 
 // homeSlack is how far a home timeline may grow past its cap before it is
 // trimmed (trimming is a copy, so it is batched).
 const homeSlack = 64
 
-func list(m map[starling.ID]*idList, k starling.ID) *idList {
+// list returns m's list for k, adding an empty one if there is none.
+func list[K comparable](m map[K]*idList, k K) *idList {
 	l := m[k]
 	if l == nil {
 		l = &idList{}
@@ -227,12 +224,7 @@ func (v *view) tag(st *starling.Status) {
 		return
 	}
 	for _, t := range st.Tags {
-		l := v.tags[t]
-		if l == nil {
-			l = &idList{}
-			v.tags[t] = l
-		}
-		l.insert(st.ID)
+		list(v.tags, t).insert(st.ID)
 	}
 }
 
@@ -281,11 +273,7 @@ func (v *view) deletePost(id starling.ID) {
 	// A reblog's removal may let another wrapper (or nothing) show; the
 	// affected homes are rebuilt lazily.
 	if st.ReblogOfID != 0 {
-		if fl := v.followers[st.AccountID]; fl != nil {
-			for _, e := range fl.edges {
-				v.dirty[e.account] = true
-			}
-		}
+		v.markFollowersDirty(st.AccountID)
 	}
 }
 
@@ -443,9 +431,7 @@ func (v *view) homeInsert(user starling.ID, st *starling.Status) {
 			h.remove(e.id)
 		}
 	}
-	if h.insert(st.ID) && v.onHome != nil {
-		v.onHome(user, st)
-	}
+	h.insert(st.ID)
 	h.trimTo(v.homeCap, homeSlack)
 }
 
@@ -546,8 +532,8 @@ func (v *view) ensureHome(user starling.ID) {
 	}
 }
 
-// markFollowersDirty schedules a rebuild of every follower's home, when an
-// account crosses the fan-out threshold.
+// markFollowersDirty schedules a rebuild of every follower's home (when
+// an account crosses the fan-out threshold, or a reblog is deleted).
 func (v *view) markFollowersDirty(target starling.ID) {
 	if fl := v.followers[target]; fl != nil {
 		for _, e := range fl.edges {
