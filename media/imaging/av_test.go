@@ -183,11 +183,14 @@ func TestProbeAVNested(t *testing.T) {
 	}
 }
 
-// TestProbeAVTruncations runs every prefix of a valid file.
+// TestProbeAVTruncations runs every prefix of a valid file: none may make
+// ProbeAV panic or fail with anything but an *Error.
 func TestProbeAVTruncations(t *testing.T) {
 	data := minimalMP4()
 	for n := 0; n <= len(data); n++ {
-		_, _ = ProbeAV(data[:n], Format{KindVideo, "video/mp4", "mp4"})
+		if _, err := ProbeAV(data[:n], Format{KindVideo, "video/mp4", "mp4"}); err != nil {
+			errCode(t, err)
+		}
 	}
 }
 
