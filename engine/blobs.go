@@ -27,7 +27,7 @@ const BlobChunk = 256 << 10
 type Blobs struct {
 	js      jetstream.JetStream
 	name    string
-	streams []string
+	streams []jetstream.Stream // by partition
 }
 
 // BlobInfo describes a stored blob.
@@ -67,10 +67,11 @@ func (e *Engine) Blobs(ctx context.Context, name string) (*Blobs, error) {
 			AllowDirect:       true, // chunks never change: any replica's copy is right
 			AllowRollup:       true,
 		}
-		if _, err := ensureStream(ctx, e.js, sc); err != nil {
+		st, err := ensureStream(ctx, e.js, sc)
+		if err != nil {
 			return nil, fmt.Errorf("blob store %s: %w", sc.Name, err)
 		}
-		b.streams = append(b.streams, sc.Name)
+		b.streams = append(b.streams, st)
 	}
 	return b, nil
 }
@@ -126,10 +127,7 @@ func (b *Blobs) Put(ctx context.Context, key string, r io.Reader, max int64) (Bl
 
 // Delete removes every chunk of key.
 func (b *Blobs) Delete(ctx context.Context, key string) error {
-	st, err := b.js.Stream(ctx, b.streams[b.partition(key)])
-	if err != nil {
-		return mapErr(err, key)
-	}
+	st := b.streams[b.partition(key)]
 	prefix := b.subject(key, 0)
 	prefix = prefix[:len(prefix)-1] + ">"
 	return mapErr(st.Purge(ctx, jetstream.WithPurgeSubject(prefix)), key)
@@ -137,11 +135,7 @@ func (b *Blobs) Delete(ctx context.Context, key string) error {
 
 // chunk reads one chunk.
 func (b *Blobs) chunk(ctx context.Context, key string, n int) ([]byte, error) {
-	st, err := b.js.Stream(ctx, b.streams[b.partition(key)])
-	if err != nil {
-		return nil, mapErr(err, key)
-	}
-	m, err := st.GetLastMsgForSubject(ctx, b.subject(key, n))
+	m, err := b.streams[b.partition(key)].GetLastMsgForSubject(ctx, b.subject(key, n))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found", Err: fmt.Errorf("blob %s chunk %d", key, n)}
