@@ -19,30 +19,11 @@ import (
 // testAdminToken is the admin token of the clusters the tests start.
 const testAdminToken = "test-admin-token-0123456789"
 
-// startCluster starts n `starling serve` processes (this test binary, see
-// TestMain) joined into a cluster on loopback, and stops them when the test
-// ends. On failure it prints the end of every node's log.
-func startCluster(t *testing.T, n int, args ...string) *cluster.Local {
+// startCluster starts n `starling serve` processes joined into a cluster on
+// loopback (see newTestCluster).
+func startCluster(t *testing.T, n int) *cluster.Local {
 	t.Helper()
-	l, err := cluster.New(cluster.Options{
-		Nodes:      n,
-		Dir:        t.TempDir(),
-		Command:    []string{os.Args[0]},
-		Env:        []string{"STARLING_TEST_MAIN=1"},
-		AdminToken: testAdminToken,
-		Args:       append([]string{"--ratelimit", "off", "--log-level", "info", "--log-format", "text"}, args...),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, nd := range l.Nodes() {
-				t.Logf("---- end of %s's log:\n%s", nd.Name, cluster.Tail(nd.LogPath, 30))
-			}
-		}
-		l.StopAll(15 * time.Second)
-	})
+	l := newTestCluster(t, cluster.Options{Nodes: n})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -50,6 +31,30 @@ func startCluster(t *testing.T, n int, args ...string) *cluster.Local {
 		t.Fatal(err)
 	}
 	t.Logf("%d-node cluster ready in %v", n, time.Since(start).Round(100*time.Millisecond))
+	return l
+}
+
+// newTestCluster prepares a cluster of this test binary (see TestMain)
+// with the tests' admin token, rate limits off and text logs at info level,
+// on top of opts, and stops it when the test ends. On failure it prints the
+// end of every node's log.
+func newTestCluster(t *testing.T, opts cluster.Options) *cluster.Local {
+	t.Helper()
+	opts.Dir, opts.Command, opts.AdminToken = t.TempDir(), []string{os.Args[0]}, testAdminToken
+	opts.Env = append([]string{"STARLING_TEST_MAIN=1"}, opts.Env...)
+	opts.Args = append([]string{"--ratelimit", "off", "--log-level", "info", "--log-format", "text"}, opts.Args...)
+	l, err := cluster.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, nd := range l.Nodes() {
+				t.Logf("---- end of %s's log:\n%s", nd.Name, cluster.Tail(nd.LogPath, 40))
+			}
+		}
+		l.StopAll(15 * time.Second)
+	})
 	return l
 }
 

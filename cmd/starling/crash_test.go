@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -85,7 +86,7 @@ func TestKillNineDuringFanOut(t *testing.T) {
 			}
 		}
 		for id, author := range acked {
-			if author != i && !contains(intsToStrings(followers[author]), fmt.Sprint(i)) {
+			if author != i && !slices.Contains(followers[author], i) {
 				continue
 			}
 			if seen[id] != 1 {
@@ -93,14 +94,6 @@ func TestKillNineDuringFanOut(t *testing.T) {
 			}
 		}
 	}
-}
-
-func intsToStrings(l []int) []string {
-	out := make([]string, len(l))
-	for i, v := range l {
-		out[i] = fmt.Sprint(v)
-	}
-	return out
 }
 
 // tryPost posts without failing the test when the server is unreachable.

@@ -26,12 +26,6 @@ func skipUnlessMeasure(t *testing.T) {
 	}
 }
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // probe writes posts through the gateways of the nodes alive() allows,
 // from several goroutines, and records each attempt.
 type probe struct {
@@ -163,7 +157,7 @@ func TestMeasureLeaderKill(t *testing.T) {
 			run+1, l.Node(victim).Name, leads, w.Round(10*time.Millisecond), bad, ready.Round(10*time.Millisecond), caught.Round(10*time.Millisecond), missed)
 	}
 	t.Logf("MEDIANS over %d runs: write-unavailability window %v; restarted node ready %v, caught up %v",
-		len(windows), median(windows).Round(10*time.Millisecond), median(readies).Round(10*time.Millisecond), median(catchups).Round(10*time.Millisecond))
+		len(windows), pct(windows, .5).Round(10*time.Millisecond), pct(readies, .5).Round(10*time.Millisecond), pct(catchups, .5).Round(10*time.Millisecond))
 }
 
 // TestMeasureThroughput runs the chaos workload's mix (sign-ups, follows,

@@ -5,11 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/starling-social/starling/chaos"
 	"github.com/starling-social/starling/cluster"
 	"github.com/starling-social/starling/internal/startest"
 )
@@ -29,28 +29,13 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 	}
 	nw := newTestNet(t, 3)
 	hc := nw.httpClient()
-	l, err := cluster.New(cluster.Options{
-		Nodes:      3,
-		Dir:        t.TempDir(),
-		Command:    []string{os.Args[0]},
-		AdminToken: testAdminToken,
-		Hosts:      []string{nw.dataIP(0), nw.dataIP(1), nw.dataIP(2)},
-		HTTPHosts:  []string{nw.ctlIP(0), nw.ctlIP(1), nw.ctlIP(2)},
-		Prefix:     nw.prefixFor,
-		HTTP:       hc,
-		Env:        []string{"STARLING_TEST_MAIN=1", "STARLING_NATS_TOKEN=partition-test-token"}, // routes leave loopback
-		Args:       []string{"--ratelimit", "off", "--log-level", "info", "--log-format", "text"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, nd := range l.Nodes() {
-				t.Logf("---- end of %s's log:\n%s", nd.Name, cluster.Tail(nd.LogPath, 40))
-			}
-		}
-		l.StopAll(15 * time.Second)
+	l := newTestCluster(t, cluster.Options{
+		Nodes:     3,
+		Hosts:     []string{nw.dataIP(0), nw.dataIP(1), nw.dataIP(2)},
+		HTTPHosts: []string{nw.ctlIP(0), nw.ctlIP(1), nw.ctlIP(2)},
+		Prefix:    nw.prefixFor,
+		HTTP:      hc,
+		Env:       []string{"STARLING_NATS_TOKEN=partition-test-token"}, // routes leave loopback
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -181,7 +166,7 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 		}
 		return true
 	})
-	if err := waitClusterHealthy(ctx, l); err != nil {
+	if err := chaos.WaitHealthy(ctx, l, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// None of the writes the minority refused exists anywhere.
@@ -194,27 +179,4 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes refused on the minority (first 503 after %v); none was stored", len(refused), first503.Round(time.Millisecond))
-}
-
-// waitClusterHealthy waits until every node is up and every stream healthy.
-func waitClusterHealthy(ctx context.Context, l *cluster.Local) error {
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		st, err := l.Admin(0).Status(ctx)
-		if err == nil && len(st.Unhealthy) == 0 && len(st.Streams) > 0 {
-			up := 0
-			for _, n := range st.Nodes {
-				if n.State == "up" {
-					up++
-				}
-			}
-			if up == len(l.Nodes()) {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cluster not healthy after 90s (last error %v)", err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

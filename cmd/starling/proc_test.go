@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +76,7 @@ func (p *proc) collect(r io.Reader, isStdout bool) {
 func (p *proc) waitReady(args []string) {
 	p.t.Helper()
 	timeout := time.After(60 * time.Second)
-	embedded := !contains(args, "--nats-url")
+	embedded := !slices.Contains(args, "--nats-url")
 	for p.URL == "" || (embedded && p.NATS == "") {
 		select {
 		case line := <-p.lines:
@@ -91,15 +92,6 @@ func (p *proc) waitReady(args []string) {
 			p.t.Fatalf("starling %v not ready after 60s:\n%s", args, p.output())
 		}
 	}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (p *proc) output() string {
