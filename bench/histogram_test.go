@@ -132,6 +132,9 @@ func TestHistogramEdges(t *testing.T) {
 
 func TestHistogramMergeConcurrent(t *testing.T) {
 	const workers, each = 8, 10000
+	value := func(r *rand.Rand, w int) time.Duration {
+		return time.Duration(r.Int64N(int64(50*time.Millisecond))) + time.Duration(w)*time.Millisecond
+	}
 	parts := make([]Histogram, workers)
 	var shared, single Histogram
 	var wg sync.WaitGroup
@@ -139,7 +142,7 @@ func TestHistogramMergeConcurrent(t *testing.T) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 7))
 			for range each {
-				d := time.Duration(r.Int64N(int64(50*time.Millisecond))) + time.Duration(w)*time.Millisecond
+				d := value(r, w)
 				parts[w].Record(d)
 				shared.Record(d) // recorded concurrently into one histogram
 			}
@@ -151,8 +154,11 @@ func TestHistogramMergeConcurrent(t *testing.T) {
 	for w := range parts {
 		merged.Merge(&parts[w])
 	}
-	for w := range parts { // the same values recorded sequentially
-		single.Merge(&parts[w])
+	for w := range workers { // the same values recorded sequentially
+		r := rand.New(rand.NewPCG(uint64(w), 7))
+		for range each {
+			single.Record(value(r, w))
+		}
 	}
 	for _, h := range []*Histogram{&merged, &shared} {
 		if h.Count() != workers*each {
