@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -262,7 +263,7 @@ func TestReed98HomesConverge(t *testing.T) {
 		for f := range following[u] {
 			want = append(want, posts[f]...)
 		}
-		slices.SortFunc(want, func(a, b starling.ID) int { return cmp(b, a) })
+		slices.SortFunc(want, func(a, b starling.ID) int { return cmp.Compare(b, a) })
 		if len(want) > 800 {
 			want = want[:800]
 		}
@@ -298,16 +299,6 @@ func TestReed98HomesConverge(t *testing.T) {
 			t.Fatalf("u%d counters %d/%d/%d, want %d/%d/%d", i, a.FollowersCount, a.FollowingCount, a.StatusesCount, len(following[i]), len(following[i]), perUser)
 		}
 	}
-}
-
-func cmp(a, b starling.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // readHome pages through a whole home timeline.

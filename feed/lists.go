@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/starling-social/starling"
@@ -40,7 +41,12 @@ func (l *idList) has(id starling.ID) bool {
 	return found
 }
 
-func (l *idList) len() int { return len(l.ids) }
+func (l *idList) len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.ids)
+}
 
 // trimTo keeps the newest n IDs once the list has grown past n+slack, so
 // that trimming a capped timeline costs one copy per slack inserts.
@@ -87,7 +93,7 @@ func (l *edgeList) put(id, account starling.ID) {
 		l.edges = append(l.edges, e)
 		return
 	}
-	i, _ := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmpID(e.id, id) })
+	i, _ := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmp.Compare(e.id, id) })
 	l.edges = slices.Insert(l.edges, i, e)
 }
 
@@ -97,7 +103,7 @@ func (l *edgeList) del(account starling.ID) bool {
 		return false
 	}
 	delete(l.by, account)
-	i, found := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmpID(e.id, id) })
+	i, found := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmp.Compare(e.id, id) })
 	if found {
 		l.edges = slices.Delete(l.edges, i, i+1)
 	}
@@ -117,16 +123,6 @@ func (l *edgeList) len() int {
 		return 0
 	}
 	return len(l.edges)
-}
-
-func cmpID(a, b starling.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Page clamping, as Mastodon does: min(abs(limit), 2×default).
@@ -161,7 +157,7 @@ func pageEdges(l *edgeList, p starling.Page, limit int) []edge {
 func pageBy[T any](items []T, key func(T) starling.ID, p starling.Page, limit int, keep func(T) bool) []T {
 	out := make([]T, 0, min(limit, len(items)))
 	search := func(id starling.ID) (int, bool) {
-		return slices.BinarySearchFunc(items, id, func(it T, id starling.ID) int { return cmpID(key(it), id) })
+		return slices.BinarySearchFunc(items, id, func(it T, id starling.ID) int { return cmp.Compare(key(it), id) })
 	}
 	if p.MinID != 0 {
 		i, found := search(p.MinID)

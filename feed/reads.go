@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ func (c *collected) account(id starling.ID) *starling.Account {
 	return nil
 }
 
-// add copies st (and its reblogged original) for viewer with counters and
+// collect copies st (and its reblogged original) for viewer with counters and
 // viewer flags. It must be called under the view's read lock.
 func (v *view) collect(c *collected, viewer starling.ID, st *starling.Status) {
 	out := v.copyStatus(c, viewer, st)
@@ -79,7 +80,7 @@ func (v *view) copyStatus(c *collected, viewer starling.ID, st *starling.Status)
 	cp := slot(&c.store)
 	*cp = *st
 	cp.Counts = starling.StatusCounts{
-		Replies:    int64(v.replies[st.ID].lenOrZero()),
+		Replies:    int64(v.replies[st.ID].len()),
 		Reblogs:    int64(v.boosts[st.ID].len()),
 		Favourites: int64(v.favs[st.ID].len()),
 	}
@@ -89,13 +90,6 @@ func (v *view) copyStatus(c *collected, viewer starling.ID, st *starling.Status)
 	}
 	v.collectAccount(c, st.AccountID)
 	return cp
-}
-
-func (l *idList) lenOrZero() int {
-	if l == nil {
-		return 0
-	}
-	return l.len()
 }
 
 // collectAccount notes an account to hydrate, with its counters.
@@ -374,7 +368,7 @@ func mergeNewest(a, b []starling.ID, limit int, forward bool) []starling.ID {
 	out := make([]starling.ID, 0, len(a)+len(b))
 	out = append(out, a...)
 	out = append(out, b...)
-	slices.SortFunc(out, func(x, y starling.ID) int { return cmpID(y, x) })
+	slices.SortFunc(out, func(x, y starling.ID) int { return cmp.Compare(y, x) })
 	out = slices.Compact(out)
 	if len(out) > limit {
 		if forward {

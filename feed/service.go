@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,16 +431,11 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
 }
 
+// without returns the IDs of ids that are not in remove.
 func without(ids, remove []starling.ID) []starling.ID {
 	var out []starling.ID
 	for _, id := range ids {
-		found := false
-		for _, r := range remove {
-			if r == id {
-				found = true
-			}
-		}
-		if !found {
+		if !slices.Contains(remove, id) {
 			out = append(out, id)
 		}
 	}
