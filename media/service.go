@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,7 +53,7 @@ type Config struct {
 	Workers int
 	// UnattachedTTL: unattached uploads older than this are deleted.
 	UnattachedTTL time.Duration
-	// Limits; zero fields take the defaults.
+	// Limits; DefaultLimits if ImageBytes is zero.
 	Limits starling.MediaLimits
 }
 
@@ -69,7 +70,6 @@ func DefaultLimits() starling.MediaLimits {
 // Service is the local implementation of starling.MediaService.
 type Service struct {
 	cfg    Config
-	eng    *engine.Engine
 	tab    *engine.Table
 	blobs  *engine.Blobs
 	ids    *engine.IDs
@@ -93,9 +93,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.UnattachedTTL == 0 {
 		cfg.UnattachedTTL = DefaultUnattachedTTL
 	}
-	d := DefaultLimits()
 	if cfg.Limits.ImageBytes == 0 {
-		cfg.Limits = d
+		cfg.Limits = DefaultLimits()
 	}
 	tab, err := cfg.Engine.Table(ctx, engine.TableConfig{Name: "media"})
 	if err != nil {
@@ -123,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media jobs stream: %w", err)
 	}
-	s := &Service{cfg: cfg, eng: cfg.Engine, tab: tab, blobs: blobs, ids: cfg.IDs, tel: cfg.Telemetry,
+	s := &Service{cfg: cfg, tab: tab, blobs: blobs, ids: cfg.IDs, tel: cfg.Telemetry,
 		log: cfg.Telemetry.Log.With("service", "media"), js: cfg.Engine.JetStream(), nc: cfg.Engine.Conn(),
 		cache: map[starling.ID]*record{}}
 	s.sub, err = s.nc.Subscribe(starling.SubjectMediaChanged+".*", func(m *nats.Msg) {
@@ -219,6 +218,8 @@ func (r *record) attachment() *starling.MediaAttachment {
 	return a
 }
 
+// load reads a record, from the cache if it is there; what it reads of
+// attached media it caches.
 func (s *Service) load(ctx context.Context, id starling.ID) (*record, error) {
 	s.mu.RLock()
 	r := s.cache[id]
@@ -226,15 +227,10 @@ func (s *Service) load(ctx context.Context, id starling.ID) (*record, error) {
 	if r != nil {
 		return r, nil
 	}
-	ent, err := s.tab.Get(ctx, mediaKey(id))
+	r, err := s.fresh(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	r = &record{}
-	if err := json.Unmarshal(ent.Value, r); err != nil {
-		return nil, starling.Wrap(starling.Internal, "", err)
-	}
-	r.rev = ent.Revision
 	if r.State == stateReady && r.Status != 0 {
 		// Attached media changes rarely; changes evict it everywhere.
 		s.mu.Lock()
@@ -333,11 +329,18 @@ func (s *Service) maxBytes(k imaging.Kind) int64 {
 }
 
 func (s *Service) checkMeta(description, focus string) error {
-	if len([]rune(description)) > s.cfg.Limits.DescriptionMax {
-		return starling.Errorf(starling.Invalid, "Validation failed: Description is too long (maximum is %d characters)", s.cfg.Limits.DescriptionMax)
+	if err := s.checkDescription(description); err != nil {
+		return err
 	}
 	_, _, err := parseFocus(focus)
 	return err
+}
+
+func (s *Service) checkDescription(description string) error {
+	if utf8.RuneCountInString(description) > s.cfg.Limits.DescriptionMax {
+		return starling.Errorf(starling.Invalid, "Validation failed: Description is too long (maximum is %d characters)", s.cfg.Limits.DescriptionMax)
+	}
+	return nil
 }
 
 // Register records an upload whose bytes are stored, after checking them
@@ -463,8 +466,10 @@ func (s *Service) Media(ctx context.Context, account, id starling.ID) (*starling
 
 // UpdateMedia changes the description or focus.
 func (s *Service) UpdateMedia(ctx context.Context, account, id starling.ID, u starling.MediaUpdate) (*starling.MediaAttachment, error) {
-	if u.Description != nil && len([]rune(*u.Description)) > s.cfg.Limits.DescriptionMax {
-		return nil, starling.Errorf(starling.Invalid, "Validation failed: Description is too long (maximum is %d characters)", s.cfg.Limits.DescriptionMax)
+	if u.Description != nil {
+		if err := s.checkDescription(*u.Description); err != nil {
+			return nil, err
+		}
 	}
 	var fx, fy float64
 	var err error
