@@ -47,13 +47,8 @@ type replayPart struct {
 // that was in the table at start has been applied.
 func (t *Table) Replay(ctx context.Context, apply func([]Change)) (*Replayer, error) {
 	r := &Replayer{caughtUp: make(chan struct{}), stop: make(chan struct{})}
-	for _, name := range t.streams {
-		st, err := t.js.Stream(ctx, name)
-		if err != nil {
-			r.Stop()
-			return nil, fmt.Errorf("replay %s: %w", name, err)
-		}
-		info, err := st.Info(ctx)
+	for i, name := range t.streams {
+		info, err := t.stores[i].Info(ctx)
 		if err != nil {
 			r.Stop()
 			return nil, fmt.Errorf("replay %s: %w", name, err)

@@ -346,11 +346,6 @@ func isWrongLastSeq(err error) bool {
 // partition token. Purged keys vanish without delete markers: readers that
 // follow the stream must learn of the purge another way.
 func (t *Table) PurgeSubjects(ctx context.Context, filter string) error {
-	p := t.Partition(filter)
-	st, err := t.js.Stream(ctx, t.streams[p])
-	if err != nil {
-		return mapErr(err, filter)
-	}
-	subject := fmt.Sprintf("$KV.%s_%d.%s", t.name, p, filter)
-	return mapErr(st.Purge(ctx, jetstream.WithPurgeSubject(subject)), filter)
+	st := t.stores[t.Partition(filter)]
+	return mapErr(st.Purge(ctx, jetstream.WithPurgeSubject(t.Subject(filter))), filter)
 }
