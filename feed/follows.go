@@ -14,7 +14,7 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Follow")
 	defer span.End()
 	if follower == target {
-		return nil, &starling.Error{Code: starling.Forbidden, Message: "This action is not allowed"}
+		return nil, errForbidden
 	}
 	if len(o.Languages) > 16 {
 		return nil, starling.Errorf(starling.Invalid, "Validation failed: too many languages")
@@ -58,7 +58,7 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 		s.apply(ctx, key, rev, data, false)
 		return s.relationship(follower, target), nil
 	}
-	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	return nil, errConflict
 }
 
 func applyOptions(rec *followRecord, o starling.FollowOptions) {
@@ -130,7 +130,7 @@ func (s *Service) modifyFollow(ctx context.Context, key string, change func(rec 
 		s.apply(ctx, key, rev, data, false)
 		return nil
 	}
-	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	return errConflict
 }
 
 // RejectFollowRequest refuses requester's pending request.

@@ -138,7 +138,7 @@ func (p *profiles) one(ctx context.Context, id starling.ID) (*starling.Account, 
 	if a := m[id]; a != nil {
 		return a, nil
 	}
-	return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+	return nil, errNotFound
 }
 
 // lookup finds a profile by username.

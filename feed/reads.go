@@ -16,8 +16,6 @@ const (
 	contextLimit  = 4096
 )
 
-var errNotFound = &starling.Error{Code: starling.NotFound, Message: "Record not found"}
-
 // collected is what a read gathers under the view's lock: statuses (copies,
 // safe to fill in after the lock is released) and the accounts they need.
 // Copies come from backing slices sized for the page, so a page costs a

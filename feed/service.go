@@ -45,6 +45,13 @@ const (
 	maxIdempotencyKey = 256
 )
 
+// The errors the service returns as Mastodon words them.
+var (
+	errNotFound  = &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+	errConflict  = &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	errForbidden = &starling.Error{Code: starling.Forbidden, Message: "This action is not allowed"}
+)
+
 // MediaAttacher checks and attaches media to statuses. The Media service
 // implements it; without one, statuses cannot carry media.
 type MediaAttacher interface {
@@ -392,7 +399,7 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 			return nil, err
 		}
 		if rec.Account != author || rec.ReblogOf != 0 {
-			return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+			return nil, errNotFound
 		}
 		acct, err := s.profiles.one(ctx, author)
 		if err != nil {
@@ -428,7 +435,7 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 		s.publishLive(ctx, "status.update", st, s.audienceOf(st))
 		return s.Status(ctx, author, id)
 	}
-	return nil, &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	return nil, errConflict
 }
 
 // without returns the IDs of ids that are not in remove.
@@ -451,7 +458,7 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 		return nil, err
 	}
 	if st.AccountID != author {
-		return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+		return nil, errNotFound
 	}
 	rec, rev, err := s.readPost(ctx, id)
 	if err != nil {
@@ -523,7 +530,7 @@ func (s *Service) deleteKey(ctx context.Context, key string) error {
 		s.apply(ctx, key, ent.Revision+1, nil, true)
 		return nil
 	}
-	return &starling.Error{Code: starling.Conflict, Message: "Conflict during update, please try again"}
+	return errConflict
 }
 
 // original returns the status an interaction with id acts on: the status,
@@ -599,11 +606,8 @@ func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starli
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case orig.Visibility == starling.Direct:
-		return nil, &starling.Error{Code: starling.Forbidden, Message: "This action is not allowed"}
-	case orig.Visibility == starling.Private && orig.AccountID != viewer:
-		return nil, &starling.Error{Code: starling.Forbidden, Message: "This action is not allowed"}
+	if orig.Visibility == starling.Direct || orig.Visibility == starling.Private && orig.AccountID != viewer {
+		return nil, errForbidden
 	}
 	if vis == "" {
 		vis = starling.Public
