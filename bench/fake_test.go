@@ -277,7 +277,8 @@ func (f *fakeMastodon) stream(w http.ResponseWriter, r *http.Request) {
 	<-c.CloseRead(context.Background()).Done()
 }
 
-// accountsCreated returns the sign-ups that succeeded.
+// counts returns copies of the successful sign-ups per username, the follow
+// requests per (follower, followee) and the statuses per account.
 func (f *fakeMastodon) counts() (created map[string]int, follows map[[2]string]int, posts map[string]int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

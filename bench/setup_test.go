@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,8 +315,7 @@ func TestSetupRetries(t *testing.T) {
 		}
 		f.srv.Config.Handler.ServeHTTP(w, r)
 	})
-	front := httptest.NewServer(flaky)
-	t.Cleanup(front.Close)
+	front := testServer(t, flaky)
 	g, _ := LoadGraph("powerlaw:8", "", 1)
 	st, err := Setup(context.Background(), SetupConfig{Targets: []string{front.URL}, Graph: "powerlaw:8", PostsPerUser: 1, Concurrency: 4})
 	if err != nil {
@@ -333,14 +331,13 @@ func TestSetupPartialFailure(t *testing.T) {
 	f := newFakeMastodon(t)
 	var broken atomic.Bool
 	broken.Store(true)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := testServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if broken.Load() && r.URL.Path == "/api/v1/accounts" && r.FormValue("username") == "pf_0" {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
 		f.srv.Config.Handler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
+	})
 	g, _ := LoadGraph("powerlaw:200", "", 1)
 	cfg := SetupConfig{Targets: []string{front.URL}, Graph: "powerlaw:200", Prefix: "pf", PostsPerUser: 1,
 		StatePath: filepath.Join(t.TempDir(), "s.json"), Concurrency: 4}
