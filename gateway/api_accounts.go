@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/starling-social/starling"
 )
@@ -10,7 +11,7 @@ import (
 func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
 	uris := c.p.List("redirect_uris")
 	if len(uris) == 1 {
-		uris = splitLines(uris[0])
+		uris = strings.FieldsFunc(uris[0], func(r rune) bool { return r == '\n' || r == ' ' || r == '\r' || r == '\t' })
 	}
 	scopes, err := starling.ParseScopes(c.p.Get("scopes"))
 	if err != nil {
@@ -24,20 +25,6 @@ func (s *Server) handleCreateApp(w http.ResponseWriter, r *http.Request, c *call
 		return nil, err
 	}
 	return credentialApplicationJSON{applicationJSON: appJSON(&app.App), ClientID: app.ClientID, ClientSecret: app.ClientSecret.Reveal()}, nil
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '\n' || s[i] == ' ' || s[i] == '\r' || s[i] == '\t' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
 }
 
 // GET /api/v1/apps/verify_credentials
@@ -144,9 +131,9 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request, c *call) (
 		return nil, badRequest("Missing parameter: acct")
 	}
 	// Local accounts only: "user" or "user@<this host>".
-	if name, domain, ok := cut(acct, '@'); ok {
+	if name, domain, ok := strings.Cut(strings.TrimPrefix(acct, "@"), "@"); ok {
 		if domain != s.cfg.PublicURL.Hostname() && domain != s.host {
-			return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+			return nil, errNotFound
 		}
 		acct = name
 	}
@@ -173,29 +160,12 @@ func (s *Server) account(r *http.Request, id starling.ID) (*starling.Account, er
 	return as[0], nil
 }
 
-func cut(s string, sep byte) (before, after string, ok bool) {
-	s = trimPrefixByte(s, '@')
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
-func trimPrefixByte(s string, b byte) string {
-	if len(s) > 0 && s[0] == b {
-		return s[1:]
-	}
-	return s
-}
-
 // pathID parses an ID path parameter; a malformed one is a 404, as an
 // unknown record would be.
 func pathID(r *http.Request, name string) (starling.ID, error) {
 	id, err := starling.ParseID(r.PathValue(name))
 	if err != nil {
-		return 0, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
+		return 0, errNotFound
 	}
 	return id, nil
 }

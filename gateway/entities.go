@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"time"
 
 	"github.com/starling-social/starling"
@@ -122,7 +123,7 @@ type credentialApplicationJSON struct {
 }
 
 func appJSON(a *starling.App) applicationJSON {
-	j := applicationJSON{ID: a.ID, Name: a.Name, Scopes: a.Scopes, RedirectURIs: a.RedirectURIs, RedirectURI: joinLines(a.RedirectURIs)}
+	j := applicationJSON{ID: a.ID, Name: a.Name, Scopes: a.Scopes, RedirectURIs: a.RedirectURIs, RedirectURI: strings.Join(a.RedirectURIs, "\n")}
 	if a.Website != "" {
 		w := a.Website
 		j.Website = &w
@@ -131,17 +132,6 @@ func appJSON(a *starling.App) applicationJSON {
 		j.Scopes = []string{}
 	}
 	return j
-}
-
-func joinLines(l []string) string {
-	out := ""
-	for i, s := range l {
-		if i > 0 {
-			out += "\n"
-		}
-		out += s
-	}
-	return out
 }
 
 type tokenJSON struct {

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/starling-social/starling"
 )
@@ -79,7 +80,7 @@ func (s *Server) checkAuthorize(w http.ResponseWriter, r *http.Request, q url.Va
 	if v.RedirectURI == "" && len(app.RedirectURIs) == 1 {
 		v.RedirectURI = app.RedirectURIs[0]
 	}
-	if !contains(app.RedirectURIs, v.RedirectURI) {
+	if !slices.Contains(app.RedirectURIs, v.RedirectURI) {
 		v.Fatal = "The redirect uri included is not valid."
 		s.renderAuthorize(w, http.StatusBadRequest, v)
 		return v, false
@@ -251,13 +252,4 @@ func allScopes() []string {
 		out = append(out, "write:"+k)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
