@@ -81,19 +81,8 @@ func (t *Table) publish(ctx context.Context, msg *nats.Msg, callerID string, opt
 			}
 			return ack, nil
 		}
-		if ctx.Err() != nil || !retryable(err) {
+		if err := t.beforeResend(ctx, err); err != nil {
 			return nil, err
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < resendBackoff {
-			return nil, err
-		}
-		if qerr := t.eng.quorumErr(); qerr != nil {
-			return nil, qerr
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(resendBackoff):
 		}
 	}
 }
@@ -108,20 +97,35 @@ func (t *Table) get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		ent, err := t.kv(key).Get(actx, key)
 		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
-			return ent, err
+		if err == nil {
+			return ent, nil
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < resendBackoff {
-			return ent, err
+		if err := t.beforeResend(ctx, err); err != nil {
+			return nil, err
 		}
-		if qerr := t.eng.quorumErr(); qerr != nil {
-			return nil, qerr
-		}
-		select {
-		case <-ctx.Done():
-			return ent, err
-		case <-time.After(resendBackoff):
-		}
+	}
+}
+
+// beforeResend follows an attempt that failed with err. It waits
+// resendBackoff and returns nil when the attempt is to be sent again;
+// otherwise it returns the error to give up with: err itself (not
+// retryable, or no time left in ctx), or Unavailable while this node is in
+// the minority.
+func (t *Table) beforeResend(ctx context.Context, err error) error {
+	if ctx.Err() != nil || !retryable(err) {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < resendBackoff {
+		return err
+	}
+	if qerr := t.eng.quorumErr(); qerr != nil {
+		return qerr
+	}
+	select {
+	case <-ctx.Done():
+		return err
+	case <-time.After(resendBackoff):
+		return nil
 	}
 }
 
