@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"github.com/starling-social/starling"
@@ -107,15 +106,11 @@ func (s *Service) AuthorizeFollowRequest(ctx context.Context, viewer, requester 
 // may have been written through another node) and nothing is written.
 func (s *Service) modifyFollow(ctx context.Context, key string, change func(rec *followRecord) bool) error {
 	for attempt := 0; attempt < 3; attempt++ {
-		ent, err := s.tab.Get(ctx, key)
+		rec, ent, err := getRecord[followRecord](ctx, s.tab, key)
 		if err != nil {
 			return err
 		}
-		var rec followRecord
-		if err := json.Unmarshal(ent.Value, &rec); err != nil {
-			return starling.Wrap(starling.Internal, "", err)
-		}
-		if !change(&rec) {
+		if !change(rec) {
 			s.apply(ctx, key, ent.Revision, ent.Value, false)
 			return nil
 		}
@@ -136,13 +131,9 @@ func (s *Service) modifyFollow(ctx context.Context, key string, change func(rec 
 // RejectFollowRequest refuses requester's pending request.
 func (s *Service) RejectFollowRequest(ctx context.Context, viewer, requester starling.ID) (*starling.Relationship, error) {
 	key := followKey(requester, viewer)
-	ent, err := s.tab.Get(ctx, key)
+	rec, ent, err := getRecord[followRecord](ctx, s.tab, key)
 	if err != nil {
 		return nil, err
-	}
-	var rec followRecord
-	if err := json.Unmarshal(ent.Value, &rec); err != nil {
-		return nil, starling.Wrap(starling.Internal, "", err)
 	}
 	if rec.Requested {
 		if err := s.tab.Delete(ctx, key, ent.Revision); err != nil {

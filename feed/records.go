@@ -1,13 +1,16 @@
 package feed
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/starling-social/starling"
+	"github.com/starling-social/starling/engine"
 )
 
 // The feed table's keys, partitioned by their second token:
@@ -57,6 +60,21 @@ func splitKey(key string) (kind string, a, b starling.ID, ok bool) {
 		}
 	}
 	return kind, a, b, true
+}
+
+// getRecord reads the record at key from the table (the leader: it sees
+// every acknowledged write) and decodes it. The entry gives its revision
+// and stored bytes.
+func getRecord[T any](ctx context.Context, tab *engine.Table, key string) (*T, engine.Entry, error) {
+	ent, err := tab.Get(ctx, key)
+	if err != nil {
+		return nil, ent, err
+	}
+	rec := new(T)
+	if err := json.Unmarshal(ent.Value, rec); err != nil {
+		return nil, ent, starling.Wrap(starling.Internal, "", err)
+	}
+	return rec, ent, nil
 }
 
 // postRecord is a status as stored.

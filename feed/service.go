@@ -254,13 +254,9 @@ func (s *Service) createIdempotent(ctx context.Context, author starling.ID, key 
 		return nil, err
 	}
 	// Someone claimed the key first: return their post once it exists.
-	ent, err := s.tab.Get(ctx, k)
+	idem, _, err := getRecord[idemRecord](ctx, s.tab, k)
 	if err != nil {
 		return nil, err
-	}
-	var idem idemRecord
-	if err := json.Unmarshal(ent.Value, &idem); err != nil {
-		return nil, starling.Wrap(starling.Internal, "", err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
@@ -374,18 +370,10 @@ func (s *Service) render(ctx context.Context, rec *postRecord) error {
 	return nil
 }
 
-// readPost reads a post record from the table (the leader: it sees every
-// acknowledged write).
+// readPost reads a post record and its revision from the table.
 func (s *Service) readPost(ctx context.Context, id starling.ID) (*postRecord, uint64, error) {
-	ent, err := s.tab.Get(ctx, postKey(id))
-	if err != nil {
-		return nil, 0, err
-	}
-	var rec postRecord
-	if err := json.Unmarshal(ent.Value, &rec); err != nil {
-		return nil, 0, starling.Wrap(starling.Internal, "", err)
-	}
-	return &rec, ent.Revision, nil
+	rec, ent, err := getRecord[postRecord](ctx, s.tab, postKey(id))
+	return rec, ent.Revision, err
 }
 
 // EditStatus replaces a status's text, content warning, sensitivity,
@@ -627,13 +615,9 @@ func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starli
 	if starling.IsCode(err, starling.Conflict) {
 		// Already reblogged (or a concurrent retry): make sure the
 		// wrapper exists, then return it.
-		ent, gerr := s.tab.Get(ctx, boostKey(orig.ID, viewer))
-		if gerr != nil {
-			return nil, gerr
-		}
-		var b boostRecord
-		if err := json.Unmarshal(ent.Value, &b); err != nil {
-			return nil, starling.Wrap(starling.Internal, "", err)
+		b, _, err := getRecord[boostRecord](ctx, s.tab, boostKey(orig.ID, viewer))
+		if err != nil {
+			return nil, err
 		}
 		if st, err := s.Status(ctx, viewer, b.Wrapper); err == nil {
 			return st, nil
@@ -660,16 +644,12 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 	if err != nil {
 		return nil, err
 	}
-	ent, err := s.tab.Get(ctx, boostKey(orig.ID, viewer))
+	b, _, err := getRecord[boostRecord](ctx, s.tab, boostKey(orig.ID, viewer))
 	if starling.IsCode(err, starling.NotFound) {
 		return orig, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	var b boostRecord
-	if err := json.Unmarshal(ent.Value, &b); err != nil {
-		return nil, starling.Wrap(starling.Internal, "", err)
 	}
 	var wrapper *starling.Status
 	var audience []starling.ID
