@@ -126,6 +126,28 @@ func (e *Engine) Streams(ctx context.Context) ([]StreamStatus, error) {
 	}
 	sort.Strings(names)
 	out := make([]StreamStatus, len(names))
+	forEachStream(names, func(i int, name string) {
+		st := StreamStatus{Stream: name}
+		st.Table, st.Partition = splitStream(name)
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		s, err := e.js.Stream(ictx, name)
+		if err != nil {
+			st.Error = err.Error()
+			out[i] = st
+			return
+		}
+		info := s.CachedInfo()
+		st.Leader, st.Replicas = replicasOf(info.Cluster)
+		st.Messages, st.Bytes, st.LastSeq = info.State.Msgs, info.State.Bytes, info.State.LastSeq
+		out[i] = st
+	})
+	return out, nil
+}
+
+// forEachStream calls f for every name, eight at a time, and returns when
+// every call has.
+func forEachStream(names []string, f func(i int, name string)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i, name := range names {
@@ -134,24 +156,10 @@ func (e *Engine) Streams(ctx context.Context) ([]StreamStatus, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			st := StreamStatus{Stream: name}
-			st.Table, st.Partition = splitStream(name)
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			s, err := e.js.Stream(ictx, name)
-			if err != nil {
-				st.Error = err.Error()
-				out[i] = st
-				return
-			}
-			info := s.CachedInfo()
-			st.Leader, st.Replicas = replicasOf(info.Cluster)
-			st.Messages, st.Bytes, st.LastSeq = info.State.Msgs, info.State.Bytes, info.State.LastSeq
-			out[i] = st
+			f(i, name)
 		}()
 	}
 	wg.Wait()
-	return out, nil
 }
 
 // Consumers returns the replication state of the durable consumers of
@@ -160,34 +168,25 @@ func (e *Engine) Streams(ctx context.Context) ([]StreamStatus, error) {
 func (e *Engine) Consumers(ctx context.Context, streams []string) []ConsumerStatus {
 	var mu sync.Mutex
 	var out []ConsumerStatus
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for _, name := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			s, err := e.js.Stream(ictx, name)
-			if err != nil {
-				return
+	forEachStream(streams, func(_ int, name string) {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		s, err := e.js.Stream(ictx, name)
+		if err != nil {
+			return
+		}
+		l := s.ListConsumers(ictx)
+		for ci := range l.Info() {
+			if ci.Config.Durable == "" {
+				continue
 			}
-			l := s.ListConsumers(ictx)
-			for ci := range l.Info() {
-				if ci.Config.Durable == "" {
-					continue
-				}
-				cs := ConsumerStatus{Stream: name, Name: ci.Name, Pending: ci.NumPending}
-				cs.Leader, cs.Replicas = replicasOf(ci.Cluster)
-				mu.Lock()
-				out = append(out, cs)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+			cs := ConsumerStatus{Stream: name, Name: ci.Name, Pending: ci.NumPending}
+			cs.Leader, cs.Replicas = replicasOf(ci.Cluster)
+			mu.Lock()
+			out = append(out, cs)
+			mu.Unlock()
+		}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Stream != out[j].Stream {
 			return out[i].Stream < out[j].Stream
