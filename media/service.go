@@ -314,7 +314,7 @@ func (s *Service) Upload(ctx context.Context, account starling.ID, u starling.Me
 	if err != nil {
 		return nil, err
 	}
-	return s.Register(ctx, account, id, info, u.Description, u.Focus, u.Wait)
+	return s.register(ctx, account, id, info, f, u.Description, u.Focus, u.Wait)
 }
 
 // Reserve returns the ID of a new upload, whose bytes the caller then puts
@@ -347,29 +347,31 @@ func (s *Service) checkDescription(description string) error {
 // itself (type from content, size limit by type), queues its processing
 // and waits up to wait for the result. Whatever it refuses is deleted.
 func (s *Service) Register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, description, focus string, wait time.Duration) (*starling.MediaAttachment, error) {
-	fail := func(err error) (*starling.MediaAttachment, error) {
-		_ = s.blobs.Delete(context.WithoutCancel(ctx), blobKey(id, "original"))
-		return nil, err
-	}
 	if err := s.checkMeta(description, focus); err != nil {
-		return fail(err)
+		return s.discard(ctx, id, err)
 	}
-	fx, fy, _ := parseFocus(focus)
 	head, err := s.blobs.ReadAll(ctx, blobKey(id, "original"), min(info.Size, 512))
 	if err != nil {
-		return fail(err)
+		return s.discard(ctx, id, err)
 	}
 	f, err := imaging.Detect(head)
 	if err != nil {
-		return fail(imagingError(err))
+		return s.discard(ctx, id, imagingError(err))
 	}
+	return s.register(ctx, account, id, info, f, description, focus, wait)
+}
+
+// register is Register once the description and focus are checked and the
+// format is known (Upload knows both before it stores the bytes).
+func (s *Service) register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, f imaging.Format, description, focus string, wait time.Duration) (*starling.MediaAttachment, error) {
 	if max := s.maxBytes(f.Kind); info.Size > max {
-		return fail(starling.Errorf(starling.Invalid, "Validation failed: File is too large (maximum is %d MB)", max>>20))
+		return s.discard(ctx, id, starling.Errorf(starling.Invalid, "Validation failed: File is too large (maximum is %d MB)", max>>20))
 	}
+	fx, fy, _ := parseFocus(focus)
 	r := &record{ID: id, Account: account, Kind: string(f.Kind), MIME: f.MIME, Ext: f.Ext, State: stateProcessing,
 		Original: info, Description: description, FocusX: fx, FocusY: fy, Created: time.Now().UTC()}
 	if err := s.store(ctx, r); err != nil {
-		return fail(err)
+		return s.discard(ctx, id, err)
 	}
 	// Learn of the result before queueing the job, so it cannot be missed.
 	done := make(chan struct{}, 1)
@@ -386,6 +388,12 @@ func (s *Service) Register(ctx context.Context, account, id starling.ID, info en
 		return nil, err
 	}
 	return s.await(ctx, account, id, wait, done)
+}
+
+// discard deletes the bytes of a refused upload and returns err.
+func (s *Service) discard(ctx context.Context, id starling.ID, err error) (*starling.MediaAttachment, error) {
+	_ = s.blobs.Delete(context.WithoutCancel(ctx), blobKey(id, "original"))
+	return nil, err
 }
 
 // enqueue publishes the processing job and schedules the clean-up job.
