@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,22 +27,7 @@ func BenchmarkClusterTablePut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			val := make([]byte, 300)
-			var n atomic.Int64
-			b.SetParallelism(8) // 16 writers on 2 cores
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				ctx := context.Background()
-				for pb.Next() {
-					i := n.Add(1)
-					if _, err := tab.Put(ctx, fmt.Sprintf("k.%d", i), val); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+			benchPuts(b, tab)
 		})
 	}
 }
