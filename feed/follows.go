@@ -24,22 +24,19 @@ func (s *Service) Follow(ctx context.Context, follower, target starling.ID, o st
 	}
 	key := followKey(follower, target)
 	for attempt := 0; attempt < 3; attempt++ {
-		_, err := s.tab.Get(ctx, key)
-		if err == nil {
-			// Followed (or requested) already: change the options.
-			err = s.modifyFollow(ctx, key, func(rec *followRecord) bool {
-				before := *rec
-				applyOptions(rec, o)
-				return before.Reblogs != rec.Reblogs || before.Notify != rec.Notify || !slices.Equal(before.Languages, rec.Languages)
-			})
+		// Followed (or requested) already: change the options.
+		err := s.modifyFollow(ctx, key, func(rec *followRecord) bool {
+			before := *rec
+			applyOptions(rec, o)
+			return before.Reblogs != rec.Reblogs || before.Notify != rec.Notify || !slices.Equal(before.Languages, rec.Languages)
+		})
+		if !starling.IsCode(err, starling.NotFound) {
 			if err != nil {
 				return nil, err
 			}
 			return s.relationship(follower, target), nil
 		}
-		if !starling.IsCode(err, starling.NotFound) {
-			return nil, err
-		}
+		// Not followed yet: create the record.
 		id, err := s.ids.Next()
 		if err != nil {
 			return nil, err
