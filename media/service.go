@@ -385,6 +385,7 @@ func (s *Service) register(ctx context.Context, account, id starling.ID, info en
 		defer sub.Unsubscribe()
 	}
 	if err := s.enqueue(ctx, id, r.Created); err != nil {
+		s.remove(context.WithoutCancel(ctx), r) // no job will process or collect it
 		return nil, err
 	}
 	return s.await(ctx, account, id, wait, done)
