@@ -19,7 +19,6 @@ import (
 // follows, statuses, timelines, media and the user stream. It counts what
 // it is asked so tests can check what a tool did.
 type fakeMastodon struct {
-	t   testing.TB
 	srv *httptest.Server
 	URL string
 
@@ -30,11 +29,11 @@ type fakeMastodon struct {
 	accounts  map[string]*fakeAccount
 	byToken   map[string]*fakeAccount
 	byID      map[string]*fakeAccount
-	created   map[string]int           // username → successful sign-ups
-	follows   map[[2]string]int        // follower id, followee id → follow requests
-	posts     map[string]int           // account id → statuses
-	sockets   map[string][]*fakeSocket // account id → user-stream sockets
-	media     map[string]int           // media id → polls left before ready
+	created   map[string]int               // username → successful sign-ups
+	follows   map[[2]string]int            // follower id, followee id → follow requests
+	posts     map[string]int               // account id → statuses
+	sockets   map[string][]*websocket.Conn // account id → user-stream sockets
+	media     map[string]int               // media id → polls left before ready
 
 	requests  atomic.Int64
 	noDeliver bool // drop stream events
@@ -44,13 +43,11 @@ type fakeMastodon struct {
 
 type fakeAccount struct{ ID, Username, Token string }
 
-type fakeSocket struct{ c *websocket.Conn }
-
 func newFakeMastodon(t testing.TB) *fakeMastodon {
 	t.Helper()
-	f := &fakeMastodon{t: t, appTokens: map[string]bool{}, clients: map[string]string{}, accounts: map[string]*fakeAccount{},
+	f := &fakeMastodon{appTokens: map[string]bool{}, clients: map[string]string{}, accounts: map[string]*fakeAccount{},
 		byToken: map[string]*fakeAccount{}, byID: map[string]*fakeAccount{}, created: map[string]int{},
-		follows: map[[2]string]int{}, posts: map[string]int{}, sockets: map[string][]*fakeSocket{}, media: map[string]int{}}
+		follows: map[[2]string]int{}, posts: map[string]int{}, sockets: map[string][]*websocket.Conn{}, media: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/apps", f.apps)
 	mux.HandleFunc("POST /oauth/token", f.token)
@@ -198,7 +195,7 @@ func (f *fakeMastodon) status(w http.ResponseWriter, r *http.Request, a *fakeAcc
 	f.mu.Lock()
 	f.posts[a.ID]++
 	st := map[string]any{"id": f.id(), "content": "<p>" + html.EscapeString(text) + "</p>", "account": map[string]string{"id": a.ID}}
-	var to []*fakeSocket
+	var to []*websocket.Conn
 	for k := range f.follows {
 		if f.noDeliver {
 			break
@@ -211,7 +208,7 @@ func (f *fakeMastodon) status(w http.ResponseWriter, r *http.Request, a *fakeAcc
 	payload, _ := json.Marshal(st)
 	ev, _ := json.Marshal(map[string]any{"stream": []string{"user"}, "event": "update", "payload": string(payload)})
 	for _, s := range to {
-		_ = s.c.Write(context.Background(), websocket.MessageText, ev)
+		_ = s.Write(context.Background(), websocket.MessageText, ev)
 	}
 	writeJSONTest(w, 200, st)
 }
@@ -272,7 +269,7 @@ func (f *fakeMastodon) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	f.sockets[a.ID] = append(f.sockets[a.ID], &fakeSocket{c})
+	f.sockets[a.ID] = append(f.sockets[a.ID], c)
 	f.mu.Unlock()
 	<-c.CloseRead(context.Background()).Done()
 }

@@ -57,14 +57,14 @@ type clusterState struct {
 	watching bool
 }
 
-// clustered reports whether this engine embeds a server that is part of a
+// Clustered reports whether this engine embeds a server that is part of a
 // cluster.
-func (e *Engine) clustered() bool { return e.srv != nil && e.cfg.ClusterListen != "" }
+func (e *Engine) Clustered() bool { return e.srv != nil && e.cfg.ClusterListen != "" }
 
 // watchCluster starts following the route table (embedded clustered
 // engines only). It stops by itself when the server shuts down.
 func (e *Engine) watchCluster() {
-	if !e.clustered() {
+	if !e.Clustered() {
 		return
 	}
 	cs := e.cluster()
@@ -158,7 +158,7 @@ func (e *Engine) refreshQuorum() bool {
 // ClusterSize returns the number of JetStream servers in the cluster as this
 // node last saw it (1 when not clustered).
 func (e *Engine) ClusterSize() int {
-	if !e.clustered() {
+	if !e.Clustered() {
 		return 1
 	}
 	cs := e.cluster()
@@ -173,7 +173,7 @@ func (e *Engine) ClusterSize() int {
 // ReachablePeers returns the names of the servers this node has live routes
 // to (embedded clustered engines only).
 func (e *Engine) ReachablePeers() []string {
-	if !e.clustered() {
+	if !e.Clustered() {
 		return nil
 	}
 	cs := e.cluster()
@@ -186,7 +186,7 @@ func (e *Engine) ReachablePeers() []string {
 // cluster (always false for a single node or an external server, whose
 // quorum this node cannot see: there, requests wait for their deadline).
 func (e *Engine) InMinority() bool {
-	if !e.clustered() {
+	if !e.Clustered() {
 		return false
 	}
 	cs := e.cluster()

@@ -362,7 +362,7 @@ func (e *Engine) MoveLeadersAway(ctx context.Context, from string, avoidf func()
 // balances only what it leads, so nodes never issue conflicting
 // stepdowns; repeated calls converge. It returns how many it moved.
 func (e *Engine) BalanceLeaders(ctx context.Context, servers []string, avoid []string, limit int) (int, error) {
-	if !e.clustered() || e.InMinority() {
+	if !e.Clustered() || e.InMinority() {
 		return 0, nil
 	}
 	self := e.srv.Name()

@@ -33,7 +33,7 @@ var _ starling.FeedEvents = (*EventSource)(nil)
 // NewEventSource returns the event source of the feed table on eng. It
 // creates the table if needed.
 func NewEventSource(ctx context.Context, eng *engine.Engine, tel *telemetry.Telemetry) (*EventSource, error) {
-	tab, err := eng.Table(ctx, engine.TableConfig{Name: "feed", Duplicates: 2 * time.Minute, MaxValueSize: 64 << 10})
+	tab, err := openTable(ctx, eng)
 	if err != nil {
 		return nil, err
 	}

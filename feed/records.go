@@ -62,6 +62,11 @@ func splitKey(key string) (kind string, a, b starling.ID, ok bool) {
 	return kind, a, b, true
 }
 
+// openTable creates the feed table if needed and returns it.
+func openTable(ctx context.Context, eng *engine.Engine) (*engine.Table, error) {
+	return eng.Table(ctx, engine.TableConfig{Name: "feed", Duplicates: 2 * time.Minute, MaxValueSize: 64 << 10})
+}
+
 // getRecord reads the record at key from the table (the leader: it sees
 // every acknowledged write) and decodes it. The entry gives its revision
 // and stored bytes.

@@ -81,11 +81,9 @@ type Config struct {
 
 // Service is the local implementation of starling.FeedService.
 type Service struct {
-	cfg      Config
 	eng      *engine.Engine
 	tab      *engine.Table
 	ids      *engine.IDs
-	auth     starling.AuthService
 	media    MediaAttacher
 	tel      *telemetry.Telemetry
 	log      *slog.Logger
@@ -105,7 +103,7 @@ var _ starling.FeedService = (*Service)(nil)
 // New creates the feed table if needed and starts replaying it into the
 // view. The service answers once WaitReady returns. Close stops it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	tab, err := cfg.Engine.Table(ctx, engine.TableConfig{Name: "feed", Duplicates: 2 * time.Minute, MaxValueSize: 64 << 10})
+	tab, err := openTable(ctx, cfg.Engine)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		homeCap = defaultHomeCap
 	}
 	s := &Service{
-		cfg: cfg, eng: cfg.Engine, tab: tab, ids: cfg.IDs, auth: cfg.Auth, media: cfg.Media, tel: cfg.Telemetry,
+		eng: cfg.Engine, tab: tab, ids: cfg.IDs, media: cfg.Media, tel: cfg.Telemetry,
 		log:  cfg.Telemetry.Log.With("service", "feed"),
 		base: strings.TrimRight(cfg.PublicURL.String(), "/"), host: cfg.PublicURL.Host,
 		now: time.Now, stopped: make(chan struct{}),

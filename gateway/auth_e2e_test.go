@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -45,7 +47,7 @@ func browserAuthorize(t *testing.T, base string, q url.Values, login, password s
 	}
 	form := url.Values{}
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], htmlUnescape(m[2]))
+		form.Set(m[1], html.UnescapeString(m[2]))
 	}
 	if form.Get("csrf") == "" || form.Get("client_id") != q.Get("client_id") {
 		t.Fatalf("form fields = %v", form)
@@ -60,23 +62,21 @@ func browserAuthorize(t *testing.T, base string, q url.Values, login, password s
 	return resp
 }
 
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&#43;", "+").Replace(s)
-}
-
 func readAll(t *testing.T, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
 	}
-	return b.String()
+	return string(b)
+}
+
+// appToken returns a client-credentials token of the app id for scope.
+func appToken(t *testing.T, c *startest.Client, id, secret, scope string) string {
+	t.Helper()
+	return c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret},
+		"scope": {scope}}).Map(t)["access_token"].(string)
 }
 
 func TestAuthorizationCodeFlow(t *testing.T) {
@@ -176,8 +176,7 @@ func TestSignUpErrors(t *testing.T) {
 	c := newClient(t)
 	first := c.SignUp("bob")
 	id, secret := c.App("read write", "urn:ietf:wg:oauth:2.0:oob")
-	appTok := c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"write"}}).Map(t)["access_token"].(string)
-	app := c.As(appTok)
+	app := c.As(appToken(t, c, id, secret, "write"))
 
 	t.Run("duplicate username is 422 with details", func(t *testing.T) {
 		r := app.Must(422, "POST", "/api/v1/accounts", startest.JSONBody{"username": strings.ToUpper(first.Username), "email": "other@example.com",
@@ -198,8 +197,7 @@ func TestSignUpErrors(t *testing.T) {
 		c.Must(401, "POST", "/api/v1/accounts", startest.Form{"username": {"x"}})
 	})
 	t.Run("read-only token cannot write", func(t *testing.T) {
-		readTok := c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"read"}}).Map(t)["access_token"].(string)
-		r := c.As(readTok).Must(403, "POST", "/api/v1/accounts", startest.Form{"username": {"someone"}, "email": {"s@example.com"}, "password": {"correct horse battery"}, "agreement": {"1"}})
+		r := c.As(appToken(t, c, id, secret, "read")).Must(403, "POST", "/api/v1/accounts", startest.Form{"username": {"someone"}, "email": {"s@example.com"}, "password": {"correct horse battery"}, "agreement": {"1"}})
 		if r.Map(t)["error"] != "This action is outside the authorized scopes" {
 			t.Fatalf("body = %s", r.Body)
 		}
@@ -256,8 +254,7 @@ func truncate(b []byte) string {
 func TestConcurrentSignUpsOfOneUsername(t *testing.T) {
 	c := newClient(t)
 	id, secret := c.App("read write", "urn:ietf:wg:oauth:2.0:oob")
-	appTok := c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"write"}}).Map(t)["access_token"].(string)
-	app := c.As(appTok)
+	app := c.As(appToken(t, c, id, secret, "write"))
 	const n = 50
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -388,8 +385,7 @@ func TestRateLimits(t *testing.T) {
 	limits.Token = gateway.Rate{N: 1000, Per: time.Hour}
 	c := newClient(t, startest.WithLimits(limits))
 	id, secret := c.App("read write", "urn:ietf:wg:oauth:2.0:oob")
-	appTok := c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"write"}}).Map(t)["access_token"].(string)
-	app := c.As(appTok)
+	app := c.As(appToken(t, c, id, secret, "write"))
 	for i := range 2 {
 		app.Must(200, "POST", "/api/v1/accounts", startest.Form{"username": {fmt.Sprintf("rl%d", i)}, "email": {fmt.Sprintf("rl%d@example.com", i)},
 			"password": {"correct horse battery"}, "agreement": {"true"}})

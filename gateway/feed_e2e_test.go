@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,15 +33,6 @@ func ids(l []map[string]any) []string {
 		out[i] = m["id"].(string)
 	}
 	return out
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestStatusLifecycle(t *testing.T) {
@@ -86,7 +78,7 @@ func TestStatusLifecycle(t *testing.T) {
 	})
 	t.Run("home timelines", func(t *testing.T) {
 		for _, u := range []*startest.User{alice, bob} {
-			if h := ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)); !contains(h, id) {
+			if h := ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)); !slices.Contains(h, id) {
 				t.Fatalf("%s's home lacks the post: %v", u.Username, h)
 			}
 		}
@@ -98,7 +90,7 @@ func TestStatusLifecycle(t *testing.T) {
 		}
 		bob.Must(404, "PUT", "/api/v1/statuses/"+id, startest.JSONBody{"status": "not mine"})
 		tag := ids(c.Must(200, "GET", "/api/v1/timelines/tag/news", nil).List(t))
-		if !contains(tag, id) || contains(ids(c.Must(200, "GET", "/api/v1/timelines/tag/golang", nil).List(t)), id) {
+		if !slices.Contains(tag, id) || slices.Contains(ids(c.Must(200, "GET", "/api/v1/timelines/tag/golang", nil).List(t)), id) {
 			t.Fatalf("tags not updated by the edit: %v", tag)
 		}
 	})
@@ -128,10 +120,10 @@ func TestStatusLifecycle(t *testing.T) {
 			t.Fatalf("reblogged_by = %v", rbBy)
 		}
 		// Bob's own profile shows the reblog.
-		if l := ids(c.Must(200, "GET", "/api/v1/accounts/"+bob.ID+"/statuses", nil).List(t)); !contains(l, rb["id"].(string)) {
+		if l := ids(c.Must(200, "GET", "/api/v1/accounts/"+bob.ID+"/statuses", nil).List(t)); !slices.Contains(l, rb["id"].(string)) {
 			t.Fatalf("bob's statuses lack the reblog: %v", l)
 		}
-		if l := ids(c.Must(200, "GET", "/api/v1/accounts/"+bob.ID+"/statuses?exclude_reblogs=true", nil).List(t)); contains(l, rb["id"].(string)) {
+		if l := ids(c.Must(200, "GET", "/api/v1/accounts/"+bob.ID+"/statuses?exclude_reblogs=true", nil).List(t)); slices.Contains(l, rb["id"].(string)) {
 			t.Fatal("exclude_reblogs kept a reblog")
 		}
 		un := bob.Must(200, "POST", "/api/v1/statuses/"+id+"/unreblog", nil).Map(t)
@@ -152,11 +144,11 @@ func TestStatusLifecycle(t *testing.T) {
 		}
 		c.Must(404, "GET", "/api/v1/statuses/"+id, nil)
 		for _, u := range []*startest.User{alice, bob} {
-			if contains(ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), id) {
+			if slices.Contains(ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), id) {
 				t.Fatalf("deleted post still in %s's home", u.Username)
 			}
 		}
-		if contains(ids(c.Must(200, "GET", "/api/v1/timelines/tag/news", nil).List(t)), id) {
+		if slices.Contains(ids(c.Must(200, "GET", "/api/v1/timelines/tag/news", nil).List(t)), id) {
 			t.Fatal("deleted post still on its tag timeline")
 		}
 	})
@@ -215,20 +207,20 @@ func TestVisibilityMatrix(t *testing.T) {
 					t.Errorf("GET by id as %s: %d, want visible=%v", name, r.Status, tc.byID[name])
 				}
 				if name != "anonymous" {
-					got := contains(ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), id)
+					got := slices.Contains(ids(u.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), id)
 					if got != tc.home[name] {
 						t.Errorf("home of %s contains it: %v, want %v", name, got, tc.home[name])
 					}
 				}
-				got := contains(ids(u.Must(200, "GET", "/api/v1/accounts/"+author.ID+"/statuses", nil).List(t)), id)
+				got := slices.Contains(ids(u.Must(200, "GET", "/api/v1/accounts/"+author.ID+"/statuses", nil).List(t)), id)
 				if got != tc.account[name] {
 					t.Errorf("account statuses as %s contain it: %v, want %v", name, got, tc.account[name])
 				}
-				got = contains(ids(u.Must(200, "GET", "/api/v1/timelines/public", nil).List(t)), id)
+				got = slices.Contains(ids(u.Must(200, "GET", "/api/v1/timelines/public", nil).List(t)), id)
 				if got != tc.public[name] {
 					t.Errorf("public timeline as %s contains it: %v, want %v", name, got, tc.public[name])
 				}
-				got = contains(ids(u.Must(200, "GET", "/api/v1/timelines/tag/matrix"+tc.vis, nil).List(t)), id)
+				got = slices.Contains(ids(u.Must(200, "GET", "/api/v1/timelines/tag/matrix"+tc.vis, nil).List(t)), id)
 				if got != tc.public[name] {
 					t.Errorf("tag timeline as %s contains it: %v, want %v", name, got, tc.public[name])
 				}
@@ -364,33 +356,29 @@ func TestThreads(t *testing.T) {
 	r3 := post(t, d, "another reply", "in_reply_to_id", root)["id"].(string)
 	hidden := post(t, d, "private reply", "in_reply_to_id", root, "visibility", "private")["id"].(string)
 
-	ctx := c.Must(200, "GET", "/api/v1/statuses/"+root+"/context", nil).Map(t)
-	var desc []string
-	for _, s := range ctx["descendants"].([]any) {
-		desc = append(desc, s.(map[string]any)["id"].(string))
+	// context returns the ids of a status's ancestors and descendants as
+	// viewer sees them.
+	context := func(viewer *startest.Client, id string) (ancestors, descendants []string) {
+		var ctx map[string][]map[string]any
+		viewer.Must(200, "GET", "/api/v1/statuses/"+id+"/context", nil).JSON(t, &ctx)
+		return ids(ctx["ancestors"]), ids(ctx["descendants"])
 	}
+	_, desc := context(c, root)
 	if want := []string{r1["id"].(string), r2, r3}; strings.Join(desc, ",") != strings.Join(want, ",") {
 		t.Fatalf("descendants = %v, want %v (thread order, hidden reply left out)", desc, want)
 	}
-	ctx = d.Must(200, "GET", "/api/v1/statuses/"+root+"/context", nil).Map(t)
-	if len(ctx["descendants"].([]any)) != 4 {
-		t.Fatalf("the author of the private reply should see it: %v", ctx["descendants"])
+	if _, desc := context(d.Client, root); len(desc) != 4 || !slices.Contains(desc, hidden) {
+		t.Fatalf("the author of the private reply should see it: %v", desc)
 	}
-	ctx = c.Must(200, "GET", "/api/v1/statuses/"+r2+"/context", nil).Map(t)
-	var anc []string
-	for _, s := range ctx["ancestors"].([]any) {
-		anc = append(anc, s.(map[string]any)["id"].(string))
-	}
-	if strings.Join(anc, ",") != root+","+r1["id"].(string) {
+	if anc, _ := context(c, r2); strings.Join(anc, ",") != root+","+r1["id"].(string) {
 		t.Fatalf("ancestors = %v", anc)
 	}
 	if got := c.Must(200, "GET", "/api/v1/statuses/"+root, nil).Map(t)["replies_count"].(float64); got != 3 {
 		t.Fatalf("replies_count = %v, want 3 (direct replies, whoever may see them)", got)
 	}
-	_ = hidden
 	// exclude_replies keeps self-replies out only when they reply to others.
 	l := ids(c.Must(200, "GET", "/api/v1/accounts/"+a.ID+"/statuses?exclude_replies=true", nil).List(t))
-	if !contains(l, root) || contains(l, r2) {
+	if !slices.Contains(l, root) || slices.Contains(l, r2) {
 		t.Fatalf("exclude_replies = %v", l)
 	}
 }
@@ -501,7 +489,7 @@ func TestFollowGraph(t *testing.T) {
 			t.Fatalf("authorize = %v", r)
 		}
 		a.Must(200, "GET", "/api/v1/statuses/"+secret, nil)
-		if !contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), secret) {
+		if !slices.Contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), secret) {
 			t.Fatal("an accepted follower's home lacks the locked account's recent post")
 		}
 		locked.Must(200, "POST", "/api/v1/follow_requests/"+b.ID+"/reject", nil)
@@ -515,14 +503,14 @@ func TestFollowGraph(t *testing.T) {
 	t.Run("unfollow removes posts from home; follow brings recent ones", func(t *testing.T) {
 		p := post(t, x, "x speaks")["id"].(string)
 		follow(t, a, x)
-		if !contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), p) {
+		if !slices.Contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), p) {
 			t.Fatal("new follower does not see recent posts")
 		}
 		rel := a.Must(200, "POST", "/api/v1/accounts/"+x.ID+"/unfollow", nil).Map(t)
 		if rel["following"] != false {
 			t.Fatalf("unfollow = %v", rel)
 		}
-		if contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), p) {
+		if slices.Contains(ids(a.Must(200, "GET", "/api/v1/timelines/home", nil).List(t)), p) {
 			t.Fatal("unfollowed account's post still in home")
 		}
 		a.Must(200, "POST", "/api/v1/accounts/"+x.ID+"/unfollow", nil) // idempotent
@@ -545,7 +533,7 @@ func TestBigAccountsMergeAtRead(t *testing.T) {
 	p2 := post(t, star, "again")["id"].(string)
 	for _, f := range fans {
 		h := ids(f.Must(200, "GET", "/api/v1/timelines/home", nil).List(t))
-		if !contains(h, p1) || !contains(h, p2) {
+		if !slices.Contains(h, p1) || !slices.Contains(h, p2) {
 			t.Fatalf("%s's home lacks the star's posts: %v", f.Username, h)
 		}
 	}
@@ -561,7 +549,7 @@ func TestBigAccountsMergeAtRead(t *testing.T) {
 	// Dropping below the threshold: the posts are still there.
 	fans[2].Must(200, "POST", "/api/v1/accounts/"+star.ID+"/unfollow", nil)
 	p3 := post(t, star, "fanned out again")["id"].(string)
-	if h := ids(fans[1].Must(200, "GET", "/api/v1/timelines/home", nil).List(t)); !contains(h, p1) || !contains(h, p3) {
+	if h := ids(fans[1].Must(200, "GET", "/api/v1/timelines/home", nil).List(t)); !slices.Contains(h, p1) || !slices.Contains(h, p3) {
 		t.Fatalf("home after the threshold change = %v", h)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,10 +114,10 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 		{"webp", "pic.webp", imagingtest.WebPLossless, "image/jpeg", 3, 2},
 		{"a png named .jpg", "lies.jpg", encodePNG(t, imagingtest.Gradient(8, 8)), "image/png", 8, 8},
 	}
-	var ids []string
+	var mediaIDs []string
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := upload(alice.User(), "/api/v1/media", tc.file, tc.data, "description", "alt: "+tc.name).Map(t)
+			m := upload(alice, "/api/v1/media", tc.file, tc.data, "description", "alt: "+tc.name).Map(t)
 			meta := m["meta"].(map[string]any)
 			orig := meta["original"].(map[string]any)
 			if m["type"] != "image" || m["url"] == nil || m["preview_url"] == nil || m["blurhash"] == nil || m["description"] != "alt: "+tc.name {
@@ -133,12 +134,12 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 				t.Fatal("metadata survived processing")
 			}
 			c.Must(200, "GET", m["preview_url"].(string), nil)
-			ids = append(ids, m["id"].(string))
+			mediaIDs = append(mediaIDs, m["id"].(string))
 		})
 	}
 
 	t.Run("v2 upload, then polling", func(t *testing.T) {
-		r := upload(alice.User(), "/api/v2/media", "x.png", encodePNG(t, imagingtest.Gradient(300, 200)))
+		r := upload(alice, "/api/v2/media", "x.png", encodePNG(t, imagingtest.Gradient(300, 200)))
 		if r.Status != 200 && r.Status != 202 {
 			t.Fatalf("v2 upload: %d %s", r.Status, r.Body)
 		}
@@ -149,18 +150,18 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 		bob.Must(404, "GET", "/api/v1/media/"+id, nil)
 	})
 	t.Run("alt text and focus", func(t *testing.T) {
-		m := alice.Must(200, "PUT", "/api/v1/media/"+ids[0], startest.JSONBody{"description": "a gradient", "focus": "0.5,-0.25"}).Map(t)
+		m := alice.Must(200, "PUT", "/api/v1/media/"+mediaIDs[0], startest.JSONBody{"description": "a gradient", "focus": "0.5,-0.25"}).Map(t)
 		focus := m["meta"].(map[string]any)["focus"].(map[string]any)
 		if m["description"] != "a gradient" || focus["x"] != 0.5 || focus["y"] != -0.25 {
 			t.Fatalf("updated = %v", m)
 		}
-		alice.Must(422, "PUT", "/api/v1/media/"+ids[0], startest.Form{"focus": {"3,3"}})
-		bob.Must(404, "PUT", "/api/v1/media/"+ids[0], startest.Form{"description": {"mine now"}})
+		alice.Must(422, "PUT", "/api/v1/media/"+mediaIDs[0], startest.Form{"focus": {"3,3"}})
+		bob.Must(404, "PUT", "/api/v1/media/"+mediaIDs[0], startest.Form{"description": {"mine now"}})
 	})
 	t.Run("attach to a status", func(t *testing.T) {
-		bob.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"stolen"}, "media_ids[]": {ids[0]}})
-		alice.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"five"}, "media_ids[]": ids})
-		st := alice.Must(200, "POST", "/api/v1/statuses", startest.JSONBody{"status": "look", "media_ids": ids[:2]}).Map(t)
+		bob.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"stolen"}, "media_ids[]": {mediaIDs[0]}})
+		alice.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"five"}, "media_ids[]": mediaIDs})
+		st := alice.Must(200, "POST", "/api/v1/statuses", startest.JSONBody{"status": "look", "media_ids": mediaIDs[:2]}).Map(t)
 		att := st["media_attachments"].([]any)
 		if len(att) != 2 || att[0].(map[string]any)["description"] != "a gradient" || att[1].(map[string]any)["blurhash"] == nil {
 			t.Fatalf("media_attachments = %v", att)
@@ -169,13 +170,13 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 		if len(home) == 0 || len(home[0]["media_attachments"].([]any)) != 2 {
 			t.Fatalf("home = %v", home)
 		}
-		only := ids2(c.Must(200, "GET", "/api/v1/accounts/"+alice.ID+"/statuses?only_media=true", nil).List(t))
+		only := ids(c.Must(200, "GET", "/api/v1/accounts/"+alice.ID+"/statuses?only_media=true", nil).List(t))
 		plain := post(t, alice, "no media")["id"].(string)
-		if len(only) != 1 || only[0] != st["id"] || contains(ids2(c.Must(200, "GET", "/api/v1/accounts/"+alice.ID+"/statuses?only_media=true", nil).List(t)), plain) {
+		if len(only) != 1 || only[0] != st["id"] || slices.Contains(ids(c.Must(200, "GET", "/api/v1/accounts/"+alice.ID+"/statuses?only_media=true", nil).List(t)), plain) {
 			t.Fatalf("only_media = %v", only)
 		}
-		alice.Must(422, "DELETE", "/api/v1/media/"+ids[0], nil) // in use
-		alice.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"again"}, "media_ids[]": {ids[0]}})
+		alice.Must(422, "DELETE", "/api/v1/media/"+mediaIDs[0], nil) // in use
+		alice.Must(422, "POST", "/api/v1/statuses", startest.Form{"status": {"again"}, "media_ids[]": {mediaIDs[0]}})
 		// Deleting the status with delete_media removes its media.
 		url := att[0].(map[string]any)["url"].(string)
 		alice.Must(200, "DELETE", "/api/v1/statuses/"+st["id"].(string)+"?delete_media=true", nil)
@@ -184,8 +185,8 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 		})
 	})
 	t.Run("unattached media can be deleted", func(t *testing.T) {
-		alice.Must(200, "DELETE", "/api/v1/media/"+ids[4], nil)
-		alice.Must(404, "GET", "/api/v1/media/"+ids[4], nil)
+		alice.Must(200, "DELETE", "/api/v1/media/"+mediaIDs[4], nil)
+		alice.Must(404, "GET", "/api/v1/media/"+mediaIDs[4], nil)
 	})
 	t.Run("bad and hostile files are refused and leave nothing behind", func(t *testing.T) {
 		before := blobMessages(t, n)
@@ -202,7 +203,7 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 			{"too large", append(append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, 17<<20)...), 0xFF, 0xD9), "too large"},
 		}
 		for _, tc := range bad {
-			r := upload(alice.User(), "/api/v1/media", "f.jpg", tc.data)
+			r := upload(alice, "/api/v1/media", "f.jpg", tc.data)
 			if r.Status != 422 || !strings.Contains(r.Map(t)["error"].(string), tc.want) {
 				t.Errorf("%s: %d %s", tc.name, r.Status, truncate(r.Body))
 			}
@@ -213,8 +214,6 @@ func TestMediaUploadAndProcessing(t *testing.T) {
 	})
 }
 
-func ids2(l []map[string]any) []string { return ids(l) }
-
 // TestMediaDelivery checks HTTP caching and ranges on a video that spans
 // several chunks, from the edge cache and around it.
 func TestMediaDelivery(t *testing.T) {
@@ -224,7 +223,7 @@ func TestMediaDelivery(t *testing.T) {
 	for _, size := range []int{600 << 10, 9 << 20} { // cached, and too large to cache
 		t.Run(fmt.Sprintf("%d KiB", size>>10), func(t *testing.T) {
 			data := mp4(size)
-			m := upload(u.User(), "/api/v1/media", "v.mp4", data).Map(t)
+			m := upload(u, "/api/v1/media", "v.mp4", data).Map(t)
 			if m["type"] != "video" {
 				t.Fatalf("attachment = %v", m)
 			}
@@ -273,7 +272,7 @@ func TestUnattachedMediaIsCollected(t *testing.T) {
 	n := startest.Node(t, func(cfg *node.Config) { cfg.MediaUnattachedTTL = 2 * time.Second })
 	c := startest.NewClient(t, n.URL())
 	u := c.SignUp("gc")
-	m := upload(u.User(), "/api/v1/media", "p.png", encodePNG(t, imagingtest.Gradient(10, 10))).Map(t)
+	m := upload(u, "/api/v1/media", "p.png", encodePNG(t, imagingtest.Gradient(10, 10))).Map(t)
 	startest.Eventually(t, 30*time.Second, "unattached upload not collected", func() bool {
 		return u.Do("GET", "/api/v1/media/"+m["id"].(string), nil).Status == 404
 	})

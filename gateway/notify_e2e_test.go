@@ -143,12 +143,16 @@ type wsClient struct {
 	pending []frame // read but not yet expected
 }
 
+// streamingURL is the streaming endpoint of the gateway at base, with query.
+func streamingURL(base, query string) string {
+	return "ws" + strings.TrimPrefix(base, "http") + "/api/v1/streaming" + query
+}
+
 func dialStream(t *testing.T, base, token, query string) *wsClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/streaming"+query,
-		&websocket.DialOptions{Subprotocols: []string{token}})
+	conn, resp, err := websocket.Dial(ctx, streamingURL(base, query), &websocket.DialOptions{Subprotocols: []string{token}})
 	if err != nil {
 		t.Fatalf("dial streaming: %v", err)
 	}
@@ -225,7 +229,8 @@ func TestStreaming(t *testing.T) {
 	ws.send(map[string]string{"type": "subscribe", "stream": "hashtag", "tag": "Streams"})
 	time.Sleep(100 * time.Millisecond) // let the subscriptions land
 
-	hidden := post(t, stranger, "private words", "visibility", "private")["id"].(string)
+	// On bob's hashtag stream if visibility were not checked.
+	hidden := post(t, stranger, "private words #streams", "visibility", "private")["id"].(string)
 	st := post(t, alice, "live #streams")["id"].(string)
 	f := ws.expect("update", "user", func(p string) bool { return strings.Contains(p, st) })
 	var status map[string]any
@@ -261,7 +266,7 @@ func TestStreaming(t *testing.T) {
 	t.Run("token in the query, initial stream, user:notification", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.Base, "http")+"/api/v1/streaming?stream=user:notification&access_token="+alice.Token, nil)
+		conn, _, err := websocket.Dial(ctx, streamingURL(c.Base, "?stream=user:notification&access_token="+alice.Token), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +303,7 @@ func TestStreamingBackpressure(t *testing.T) {
 	poster, reader := c.SignUp("bp"), c.SignUp("bpr")
 	follow(t, reader, poster)
 	// A client with a tiny receive buffer that never reads.
-	slowConn, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(c.Base, "http")+"/api/v1/streaming?stream=user",
+	slowConn, _, err := websocket.Dial(context.Background(), streamingURL(c.Base, "?stream=user"),
 		&websocket.DialOptions{Subprotocols: []string{reader.Token}, HTTPClient: &http.Client{Transport: &http.Transport{
 			DialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 				return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
@@ -313,7 +318,7 @@ func TestStreamingBackpressure(t *testing.T) {
 	dialStream(t, c.Base, reader.Token, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.Base, "http")+"/api/v1/streaming", &websocket.DialOptions{Subprotocols: []string{reader.Token}})
+	_, resp, err := websocket.Dial(ctx, streamingURL(c.Base, ""), &websocket.DialOptions{Subprotocols: []string{reader.Token}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third socket: %v %v", resp, err)
 	}

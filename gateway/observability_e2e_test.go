@@ -58,18 +58,11 @@ func obsGatewayOn(t *testing.T, a *node.Node, opts ...startest.NodeOption) *node
 	return startest.Node(t, opts...)
 }
 
-// obsTelemetry returns telemetry for node name that logs to log (nil:
-// nowhere) and exports spans to exp.
-func obsTelemetry(t *testing.T, name string, log *slog.Logger, exp *tracetest.InMemoryExporter) *telemetry.Telemetry {
+// obsTelemetry returns telemetry for node name that logs nowhere and
+// exports spans to exp.
+func obsTelemetry(t *testing.T, name string, exp *tracetest.InMemoryExporter) *telemetry.Telemetry {
 	t.Helper()
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	cfg := telemetry.TraceConfig{Node: name}
-	if exp != nil {
-		cfg.SpanExporter = exp
-	}
-	tel, err := telemetry.New(context.Background(), log, cfg, io.Discard)
+	tel, err := telemetry.New(context.Background(), slog.New(slog.DiscardHandler), telemetry.TraceConfig{Node: name, SpanExporter: exp}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,10 +242,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 	// A socket on B, receiving the posts and the notifications they cause.
 	ws := dialStream(t, cb.Base, bob.Token, "?stream=user")
-	startest.Eventually(t, 5*time.Second, "websocket gauge at 1", func() bool {
-		v, _ := scrapeMetrics(t, b.URL()).get("starling_websocket_connections")
-		return v == 1
-	})
+	waitGauge(t, b.URL(), 1, "starling_websocket_connections")
 	time.Sleep(200 * time.Millisecond) // the socket's subscription reaches the engine
 
 	const posts, homes, instances = 3, 5, 4
@@ -278,7 +268,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	for i := range img.Pix {
 		img.Pix[i] = byte(i * 3)
 	}
-	m := upload(alice.User(), "/api/v1/media", "m.png", encodePNG(t, img))
+	m := upload(alice, "/api/v1/media", "m.png", encodePNG(t, img))
 	if m.Status != 200 {
 		t.Fatalf("upload: %d %s", m.Status, m.Body)
 	}
@@ -377,10 +367,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 	t.Run("the socket gauge goes back to 0", func(t *testing.T) {
 		_ = ws.conn.Close(websocket.StatusNormalClosure, "")
-		startest.Eventually(t, 5*time.Second, "websocket gauge back at 0", func() bool {
-			v, _ := scrapeMetrics(t, b.URL()).get("starling_websocket_connections")
-			return v == 0
-		})
+		waitGauge(t, b.URL(), 0, "starling_websocket_connections")
 	})
 
 	live := names(sa, sb)
@@ -564,6 +551,23 @@ func hasSpan(spans tracetest.SpanStubs, name string, kind trace.SpanKind, instan
 	return nil
 }
 
+// postTrace has bob follow alice and alice post a mention of bob, and
+// returns the spans of the post's trace once the notification work it
+// causes (on instance, or anywhere for "") is in it.
+func postTrace(t *testing.T, exp *tracetest.InMemoryExporter, alice, bob *startest.User, instance string) tracetest.SpanStubs {
+	t.Helper()
+	follow(t, bob, alice)
+	exp.Reset()
+	post(t, alice, "traced @"+bob.Username)
+	id := routeTrace(t, exp, "POST /api/v1/statuses")
+	var spans tracetest.SpanStubs
+	startest.Eventually(t, 10*time.Second, "the notification work in the post's trace", func() bool {
+		spans = spansOf(exp, id)
+		return hasSpan(spans, "notify.handle status", 0, instance) != nil
+	})
+	return spans
+}
+
 // TestTracing: a sign-up is one trace covering the gateway, the auth
 // service and the engine; a post's trace holds its fan-out and the
 // notification work it causes; over NATS, the trace context crosses with
@@ -571,7 +575,7 @@ func hasSpan(spans tracetest.SpanStubs, name string, kind trace.SpanKind, instan
 func TestTracing(t *testing.T) {
 	t.Run("one node", func(t *testing.T) {
 		exp := tracetest.NewInMemoryExporter()
-		n := startest.Node(t, startest.WithTelemetry(obsTelemetry(t, "solo", nil, exp)))
+		n := startest.Node(t, startest.WithTelemetry(obsTelemetry(t, "solo", exp)))
 		c := startest.NewClient(t, n.URL())
 		alice, bob := c.SignUp("talice"), c.SignUp("tbob")
 
@@ -583,15 +587,7 @@ func TestTracing(t *testing.T) {
 			}
 		}
 
-		follow(t, bob, alice)
-		exp.Reset()
-		post(t, alice, "traced @"+bob.Username)
-		id := routeTrace(t, exp, "POST /api/v1/statuses")
-		var spans tracetest.SpanStubs
-		startest.Eventually(t, 10*time.Second, "the notification work in the post's trace", func() bool {
-			spans = spansOf(exp, id)
-			return hasSpan(spans, "notify.handle status", 0, "") != nil
-		})
+		spans := postTrace(t, exp, alice, bob, "")
 		for _, want := range []string{"feed.CreateStatus", "engine.put", "feed.fanout"} {
 			if hasSpan(spans, want, 0, "") == nil {
 				t.Errorf("post trace %v has no %s span", spanNames(spans), want)
@@ -602,8 +598,8 @@ func TestTracing(t *testing.T) {
 
 	t.Run("gateway on another node: the context crosses NATS", func(t *testing.T) {
 		exp := tracetest.NewInMemoryExporter()
-		a := startest.Node(t, startest.WithServices("auth", "feed", "media", "notify"), startest.WithTelemetry(obsTelemetry(t, "node-a", nil, exp)))
-		b := obsGatewayOn(t, a, startest.WithTelemetry(obsTelemetry(t, "node-b", nil, exp)))
+		a := startest.Node(t, startest.WithServices("auth", "feed", "media", "notify"), startest.WithTelemetry(obsTelemetry(t, "node-a", exp)))
+		b := obsGatewayOn(t, a, startest.WithTelemetry(obsTelemetry(t, "node-b", exp)))
 		c := startest.NewClient(t, b.URL())
 		alice, bob := c.SignUp("xalice"), c.SignUp("xbob")
 
@@ -624,15 +620,7 @@ func TestTracing(t *testing.T) {
 			}
 		}
 
-		follow(t, bob, alice)
-		exp.Reset()
-		post(t, alice, "across nodes @"+bob.Username)
-		id := routeTrace(t, exp, "POST /api/v1/statuses")
-		var spans tracetest.SpanStubs
-		startest.Eventually(t, 10*time.Second, "the notification work in the post's trace", func() bool {
-			spans = spansOf(exp, id)
-			return hasSpan(spans, "notify.handle status", 0, "node-a") != nil
-		})
+		spans := postTrace(t, exp, alice, bob, "node-a")
 		for _, want := range []struct {
 			name     string
 			kind     trace.SpanKind
@@ -687,13 +675,12 @@ func TestLogs(t *testing.T) {
 	for i, base := range []string{a.URL(), b.URL()} {
 		c := startest.NewClient(t, base)
 		// Sign-up: an app, its client-credentials token, an account.
-		m := c.Must(200, "POST", "/api/v1/apps", startest.Form{"client_name": {"logs"}, "redirect_uris": {redirect}, "scopes": {"read write"}}).Map(t)
-		clientID, clientSecret := m["client_id"].(string), secret(m["client_secret"].(string))
-		appToken := secret(c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {clientID},
-			"client_secret": {clientSecret}, "scope": {"read write"}}).Map(t)["access_token"].(string))
+		clientID, clientSecret := c.App("read write", redirect)
+		secret(clientSecret)
+		appTok := secret(appToken(t, c, clientID, clientSecret, "read write"))
 		name := fmt.Sprintf("logs%d%s", i, randomHex(3))
 		password := secret("pw-" + randomHex(12))
-		signUpToken := secret(c.As(appToken).Must(200, "POST", "/api/v1/accounts", startest.Form{"username": {name}, "email": {name + "@example.com"},
+		signUpToken := secret(c.As(appTok).Must(200, "POST", "/api/v1/accounts", startest.Form{"username": {name}, "email": {name + "@example.com"},
 			"password": {password}, "agreement": {"true"}, "locale": {"en"}}).Map(t)["access_token"].(string))
 		// A failed sign-in, then the authorization code flow with PKCE.
 		verifier := secret("verifier-" + randomHex(24))
@@ -817,10 +804,9 @@ func wantBusy(t *testing.T, what string, status int, h http.Header) {
 // route but the operations endpoints, and that an established socket holds
 // no slot.
 func TestInflightCapsCoverEveryPath(t *testing.T) {
-	limits := gateway.DefaultLimits()
-	limits.Token, limits.IP, limits.SignUp, limits.SignIn, limits.Media, limits.Delete = gateway.Rate{}, gateway.Rate{}, gateway.Rate{}, gateway.Rate{}, gateway.Rate{}, gateway.Rate{}
-	limits.Inflight = map[string]int{"read": 1, "write": 1, "auth": 1, "node": 3}
-	n := startest.Node(t, startest.WithLimits(limits))
+	n := startest.Node(t, startest.NoLimits(), func(c *node.Config) {
+		c.Limits.Inflight = map[string]int{"read": 1, "write": 1, "auth": 1, "node": 3}
+	})
 	c := startest.NewClient(t, n.URL())
 	u := c.SignUp("caps")
 	clientID, _ := c.App("read", "urn:ietf:wg:oauth:2.0:oob")
@@ -828,7 +814,7 @@ func TestInflightCapsCoverEveryPath(t *testing.T) {
 	dial := func() (*websocket.Conn, *http.Response, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return websocket.Dial(ctx, "ws"+strings.TrimPrefix(n.URL(), "http")+"/api/v1/streaming?stream=user", &websocket.DialOptions{Subprotocols: []string{u.Token}})
+		return websocket.Dial(ctx, streamingURL(n.URL(), "?stream=user"), &websocket.DialOptions{Subprotocols: []string{u.Token}})
 	}
 
 	// The auth class: OAuth pages and endpoints.
@@ -976,11 +962,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	a := startest.Node(t, startest.WithServices("auth", "media", "notify"))
 	ctx := startest.Context(t)
-	ids, err := a.Engine().NewIDs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ids.Close)
+	ids := startest.IDs(t, a.Engine())
 	tel := telemetry.Discard()
 	svc, err := feed.New(ctx, feed.Config{Engine: a.Engine(), IDs: ids, Auth: a.Auth, Media: a.Media, Telemetry: tel, PublicURL: &url.URL{Scheme: "http", Host: "localhost"}})
 	if err != nil {

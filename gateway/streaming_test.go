@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"testing"
 
 	"github.com/starling-social/starling"
@@ -42,7 +43,7 @@ func TestHubSubscribesOnlyToWhatSocketsNeed(t *testing.T) {
 	b.subscribe(stream{name: "hashtag", tag: "Go"})
 	b.subscribe(stream{name: "public"})
 	want := map[string]int{"starling.live.user.1": 1, "starling.live.tag.go": 1, "starling.live.public": 1}
-	if got := subjects(); !equalCounts(got, want) {
+	if got := subjects(); !maps.Equal(got, want) {
 		t.Fatalf("subscriptions = %v, want %v", got, want)
 	}
 	a.unsubscribe(stream{name: "user"})
@@ -55,16 +56,4 @@ func TestHubSubscribesOnlyToWhatSocketsNeed(t *testing.T) {
 	if got := subjects(); len(got) != 0 {
 		t.Fatalf("subscriptions after every socket left = %v", got)
 	}
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

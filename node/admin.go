@@ -137,7 +137,7 @@ func (n *Node) startAdmin(h http.Handler) (http.Handler, error) {
 	a.cancel = cancel
 	a.wg.Add(1)
 	go a.announceLoop(ctx)
-	if a.cfg.BalanceEvery > 0 && n.eng.Server() != nil && n.eng.Config().ClusterListen != "" {
+	if a.cfg.BalanceEvery > 0 && n.eng.Clustered() {
 		a.wg.Add(1)
 		go a.balanceLoop(ctx)
 	}
@@ -328,7 +328,7 @@ func (n *Node) moveAway(ctx context.Context) DrainResult {
 		// server is about to close.
 		n.http.SetKeepAlivesEnabled(false)
 	}
-	if n.eng.Server() == nil || n.eng.Config().ClusterListen == "" {
+	if !n.eng.Clustered() {
 		return res
 	}
 	// Nodes drained at the same moment (a whole cluster stopping) must
@@ -359,7 +359,7 @@ func (n *Node) moveAway(ctx context.Context) DrainResult {
 // finishDrain is the second half of Drain.
 func (n *Node) finishDrain(ctx context.Context) {
 	a := n.admin
-	if a != nil && n.eng.Server() != nil && n.eng.Config().ClusterListen != "" {
+	if a != nil && n.eng.Clustered() {
 		select {
 		case <-time.After(a.cfg.DrainGrace):
 		case <-ctx.Done():

@@ -29,7 +29,7 @@ type loadResult struct {
 	noRetry   int   // 503s without Retry-After
 	maxHeap   float64
 	maxGorout float64
-	maxRead   float64 // highest in-flight gauge of the read class seen
+	maxAuth   float64 // highest in-flight gauge of the auth class seen
 }
 
 func (r loadResult) goodput() float64 { return float64(r.ok) / r.took.Seconds() }
@@ -200,7 +200,7 @@ func TestOverloadShedsInsteadOfCollapsing(t *testing.T) {
 		for _, r := range results {
 			r.took = time.Since(start)
 			r.windows = r.windows[:int(d/window)] // whole windows only
-			r.maxHeap, r.maxGorout, r.maxRead = maxHeap, maxGorout, maxAuth
+			r.maxHeap, r.maxGorout, r.maxAuth = maxHeap, maxGorout, maxAuth
 		}
 		return *results["signin"], *results["read"]
 	}
@@ -218,15 +218,15 @@ func TestOverloadShedsInsteadOfCollapsing(t *testing.T) {
 	report("sign-ins overloaded (64 clients)", over)
 	report("  reads meanwhile (2 clients)", overReads)
 	t.Logf("node: heap in use ≤ %.0f MiB at capacity, ≤ %.0f MiB overloaded; goroutines ≤ %.0f, ≤ %.0f; auth requests in flight ≤ %.0f",
-		base.maxHeap/(1<<20), over.maxHeap/(1<<20), base.maxGorout, over.maxGorout, over.maxRead)
+		base.maxHeap/(1<<20), over.maxHeap/(1<<20), base.maxGorout, over.maxGorout, over.maxAuth)
 
 	for name, r := range map[string]loadResult{"sign-ins at capacity": base, "sign-ins overloaded": over, "reads": baseReads, "reads under overload": overReads} {
 		if len(r.other) > 0 || r.noRetry > 0 {
 			t.Errorf("%s: unexpected answers %v, %d 503s without Retry-After", name, r.other, r.noRetry)
 		}
 	}
-	if over.maxRead > 2 {
-		t.Errorf("%v sign-ins in flight past the cap of 2", over.maxRead)
+	if over.maxAuth > 2 {
+		t.Errorf("%v sign-ins in flight past the cap of 2", over.maxAuth)
 	}
 	// Offered load far beyond capacity: most attempts are refused...
 	if over.shed < 4*over.ok {

@@ -70,6 +70,7 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 	// is cut off — and acknowledges none.
 	var refused []string
 	var first503 time.Duration
+	knowsCut := false
 	for i := 0; time.Since(cut) < 25*time.Second; i++ {
 		text := fmt.Sprintf("written on the minority %d", i)
 		r, err := minority.TryDo("POST", "/api/v1/statuses", startest.Form{"status": {text}})
@@ -88,8 +89,12 @@ func TestPartitionMinorityRefusesWrites(t *testing.T) {
 		}
 		if strings.Contains(string(r.Body), "majority") {
 			t.Logf("minority refuses writes at once %v after the cut: %s (Retry-After %s)", time.Since(cut).Round(time.Millisecond), r.Body, r.Header.Get("Retry-After"))
+			knowsCut = true
 			break
 		}
+	}
+	if !knowsCut {
+		t.Errorf("25 s after the cut, the minority's refusals still do not say it cannot reach a majority")
 	}
 	// Sign-ups (username claims) and token grants are refused too.
 	r := c[2].Do("POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {appID}, "client_secret": {appSecret}})
