@@ -12,7 +12,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch } from "./browser.mjs";
-import { signUp, ready, settled, tokenOf, makeImage, waitImages, a11yProblems, describeFocus, until } from "./helpers.mjs";
+import { PASSWORD, signUp, ready, settled, tokenOf, makeImage, waitImages, a11yProblems, describeFocus, until } from "./helpers.mjs";
 import { decode as decodeBlurhash } from "../gateway/web/js/blurhash.js";
 
 const BASE = (process.env.STARLING_URL || "").replace(/\/+$/, "");
@@ -115,7 +115,7 @@ describe("web client", { timeout: 240000 }, () => {
     await Promise.all([signUp(alice, BASE, "alice"), signUp(bob, BASE, "bob")]);
     // The token came from the authorization-code flow and works.
     const tok = await tokenOf(alice);
-    const me = await (await fetch(`${BASE}/api/v1/accounts/verify_credentials`, { headers: { Authorization: `Bearer ${tok}` } })).json();
+    const me = await api(tok, "GET", "/api/v1/accounts/verify_credentials");
     assert.equal(me.username, "alice");
     await alice.locator('html[data-stream="open"]').waitFor({ state: "attached" });
   });
@@ -439,23 +439,9 @@ describe("web client", { timeout: 240000 }, () => {
 
   it("loads older posts by the Link header while scrolling", async () => {
     // Carol has more posts than one page holds (made through the API).
-    const app = JSON.parse(await bob.evaluate(() => localStorage.getItem("starling.app")));
-    const tokRes = await fetch(`${BASE}/oauth/token`, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ grant_type: "client_credentials", client_id: app.client_id, client_secret: app.client_secret, scope: "read write follow" }),
-    });
-    const appTok = (await tokRes.json()).access_token;
-    const signup = await fetch(`${BASE}/api/v1/accounts`, {
-      method: "POST", headers: { Authorization: `Bearer ${appTok}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ username: "carol", email: "carol@example.com", password: "correct horse battery staple", agreement: true, locale: "en" }),
-    });
-    const carol = (await signup.json()).access_token;
+    const carol = await createAccount(bob, "carol");
     for (let i = 1; i <= 27; i++) {
-      const r = await fetch(`${BASE}/api/v1/statuses`, {
-        method: "POST", headers: { Authorization: `Bearer ${carol}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ status: `Counting posts: number ${i}`, visibility: "unlisted" }),
-      });
-      assert.equal(r.status, 200, await r.text());
+      await api(carol, "POST", "/api/v1/statuses", { status: `Counting posts: number ${i}`, visibility: "unlisted" });
     }
     const pages = [];
     const onRequest = (r) => { if (/\/api\/v1\/accounts\/\d+\/statuses/.test(r.url())) pages.push(new URL(r.url()).search); };
@@ -550,26 +536,38 @@ describe("web client", { timeout: 240000 }, () => {
   });
 });
 
+/**
+ * api calls the API with token (null: none) and a JSON body, and returns
+ * the JSON answer; any status but 200 throws.
+ */
+async function api(token, method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(BASE + path, { method, headers, body: body && JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/**
+ * createAccount signs username up through the API with the web client's
+ * app (as registered in page's storage) and returns the account's token.
+ */
+async function createAccount(page, username) {
+  const app = JSON.parse(await page.evaluate(() => localStorage.getItem("starling.app")));
+  const appTok = (await api(null, "POST", "/oauth/token", {
+    grant_type: "client_credentials", client_id: app.client_id, client_secret: app.client_secret, scope: "read write follow",
+  })).access_token;
+  const account = await api(appTok, "POST", "/api/v1/accounts", { username, email: `${username}@example.com`, password: PASSWORD, agreement: true, locale: "en" });
+  return account.access_token;
+}
+
 /** seed adds a few more people and posts so screenshots look lived-in. */
 async function seed() {
-  const api = async (token, method, path, body) => {
-    const res = await fetch(BASE + path, {
-      method, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: body && JSON.stringify(body),
-    });
-    const data = await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
-    return data;
-  };
-  const app = JSON.parse(await alice.evaluate(() => localStorage.getItem("starling.app")));
-  const appTok = (await (await fetch(`${BASE}/oauth/token`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ grant_type: "client_credentials", client_id: app.client_id, client_secret: app.client_secret, scope: "read write follow" }),
-  })).json()).access_token;
   const people = {};
   for (const [username, name, note] of [["mira", "Mira Okafor", "Birds, maps and bread."], ["tomas", "Tomás Reyes", "Cycling between cafés."]]) {
-    const t = await api(appTok, "POST", "/api/v1/accounts", { username, email: `${username}@example.com`, password: "correct horse battery staple", agreement: true, locale: "en" });
-    people[username] = t.access_token;
-    await api(t.access_token, "PATCH", "/api/v1/accounts/update_credentials", { display_name: name, note });
+    people[username] = await createAccount(alice, username);
+    await api(people[username], "PATCH", "/api/v1/accounts/update_credentials", { display_name: name, note });
   }
   const a = await tokenOf(alice);
   const b = await tokenOf(bob);

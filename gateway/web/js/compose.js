@@ -44,10 +44,9 @@ export class Composer {
     this.busy = false;
     this.retryTimer = null;
     const id = nextId('compose');
-    this.id = id;
 
     this.textarea = h('textarea', {
-      id: `${id}-text`, class: 'compose-text', rows: this.replyTo ? '3' : '3',
+      id: `${id}-text`, class: 'compose-text', rows: '3',
       placeholder: this.replyTo ? 'Write your reply…' : 'What’s on your mind?',
       'aria-describedby': `${id}-count`,
     });

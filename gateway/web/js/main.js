@@ -12,7 +12,7 @@ import { unread } from './unread.js';
 import { on, emit } from './bus.js';
 import { modal, confirmDialog, toast } from './dialogs.js';
 import { Composer } from './compose.js';
-import { renderStatus } from './status.js';
+import { renderStatus, statusElements } from './status.js';
 import { homeView } from './views/home.js';
 import { publicView, tagView } from './views/timelines.js';
 import { threadView } from './views/thread.js';
@@ -42,14 +42,10 @@ let home = null;
 let titleText = 'Starling';
 let booted = false;
 
-function instanceTitle() {
-  return (session.instance && session.instance.title) || 'Starling';
-}
-
 function setTitle(text) {
   titleText = text;
   const n = unread.count;
-  document.title = `${n ? `(${n}${unread.capped ? '+' : ''}) ` : ''}${text} · ${instanceTitle()}`;
+  document.title = `${n ? `(${n}${unread.capped ? '+' : ''}) ` : ''}${text} · ${session.title}`;
 }
 on('title', setTitle);
 
@@ -72,7 +68,7 @@ function newPostButton(cls, withLabel) {
 function signOutButton(cls, withLabel) {
   const b = h('button', { type: 'button', class: cls, 'aria-label': withLabel ? null : 'Sign out', title: 'Sign out' }, icon('logout'), withLabel ? h('span', { text: 'Sign out' }) : null);
   b.addEventListener('click', async () => {
-    const ok = await confirmDialog({ title: 'Sign out?', message: `You will be signed out of ${instanceTitle()} in this browser.`, confirm: 'Sign out' });
+    const ok = await confirmDialog({ title: 'Sign out?', message: `You will be signed out of ${session.title} in this browser.`, confirm: 'Sign out' });
     if (!ok) return;
     const err = await signOut();
     if (err) toast(`Signed out here, but the server could not be told: ${describeError(err)}`, { error: true });
@@ -82,7 +78,7 @@ function signOutButton(cls, withLabel) {
 
 function renderShell() {
   const me = session.me;
-  const brand = () => h('a', { class: 'brand', href: me ? '/home' : '/' }, icon('logo', 'brand-mark'), h('span', { text: instanceTitle() }));
+  const brand = () => h('a', { class: 'brand', href: me ? '/home' : '/' }, icon('logo', 'brand-mark'), h('span', { text: session.title }));
   clear(nav);
   clear(topbar);
   if (me) {
@@ -116,7 +112,7 @@ function renderAside() {
   const inst = session.instance || {};
   aside.append(
     h('section', { class: 'card about' },
-      h('h2', { text: `About ${instanceTitle()}` }),
+      h('h2', { text: `About ${session.title}` }),
       h('p', { text: inst.description || '' }),
       h('p', { class: 'muted small', text: inst.version ? `Server version ${inst.version}` : '' })),
     h('section', { class: 'card shortcuts' },
@@ -311,8 +307,9 @@ document.addEventListener('keydown', (e) => {
   }
   if (document.querySelector('dialog[open]')) return;
   const article = t.closest && t.closest('article.status, article.notification');
+  // The focused post, or the post a focused notification is about.
+  const s = article && (article.matches('article.status') ? article : article.querySelector('article.status'));
   const click = (sel) => {
-    const s = article && (article.matches('article.status') ? article : article.querySelector('article.status'));
     const b = s && s.querySelector(`:scope > .status-body > .status-actions ${sel}`);
     if (b && !b.disabled) { b.click(); return true; }
     return false;
@@ -333,7 +330,6 @@ document.addEventListener('keydown', (e) => {
     case 'b': handled = click('.boost'); break;
     case 'Enter':
       if (article && t === article) {
-        const s = article.matches('article.status') ? article : article.querySelector('article.status');
         if (s && !s.classList.contains('detailed')) navigate(`/statuses/${s.dataset.statusId}`);
         else handled = false;
       } else handled = false;
@@ -352,7 +348,7 @@ stream.addEventListener('delete', (e) => {
 stream.addEventListener('status.update', (e) => {
   const st = e.detail.payload;
   if (!st || !st.id) return;
-  for (const el of document.querySelectorAll(`article.status[data-status-id="${CSS.escape(st.id)}"]`)) {
+  for (const el of statusElements(st.id)) {
     const old = el.statusData;
     const next = old.reblog ? { ...old, reblog: st } : st;
     const fresh = renderStatus(next, { detailed: el.classList.contains('detailed') });
@@ -374,7 +370,7 @@ async function loadMe() {
 }
 
 function startLive() {
-  const base = session.instance && session.instance.configuration && session.instance.configuration.urls && session.instance.configuration.urls.streaming;
+  const base = session.streamingURL;
   if (base && session.token) {
     stream.start(base, session.token);
     stream.subscribe('user');

@@ -62,14 +62,14 @@ export function mediaGrid(attachments, { sensitive = false } = {}) {
   const cover = h('button', { type: 'button', class: 'media-cover' },
     icon('warning'), h('span', { text: 'Sensitive media — show' }));
   grid.classList.add('hidden-media');
+  for (const b of grid.querySelectorAll('.media-item')) b.tabIndex = -1;
   cover.addEventListener('click', () => {
     grid.classList.remove('hidden-media');
     cover.remove();
+    for (const b of grid.querySelectorAll('.media-item')) b.removeAttribute('tabindex');
     const first = grid.querySelector('.media-item');
     if (first) first.focus();
   });
-  for (const b of grid.querySelectorAll('.media-item')) b.tabIndex = -1;
-  cover.addEventListener('click', () => { for (const b of grid.querySelectorAll('.media-item')) b.removeAttribute('tabindex'); });
   grid.prepend(cover);
   return grid;
 }

@@ -74,6 +74,16 @@ class Session extends EventTarget {
     this.clear('Your session has ended. Please sign in again.');
   }
 
+  /** title is the instance's name. */
+  get title() {
+    return this.instance?.title || 'Starling';
+  }
+
+  /** streamingURL is the base URL of the streaming API, or undefined. */
+  get streamingURL() {
+    return this.instance?.configuration?.urls?.streaming;
+  }
+
   /** maxChars is the instance's status length limit. */
   get maxChars() {
     return this.instance?.configuration?.statuses?.max_characters || 500;
@@ -93,7 +103,7 @@ class Session extends EventTarget {
 
   /** baseOrigin is the origin of the URLs the API returns. */
   get baseOrigin() {
-    const s = this.instance?.configuration?.urls?.streaming;
+    const s = this.streamingURL;
     if (!s) return location.origin;
     try {
       const u = new URL(s);

@@ -177,6 +177,11 @@ function refreshActions(el, actual) {
   }
 }
 
+/** statusElements returns every rendering of the status with id (boosts of it included). */
+export function statusElements(id) {
+  return document.querySelectorAll(`article.status[data-status-id="${CSS.escape(id)}"]`);
+}
+
 /** actualOf returns the status an element shows (the original of a boost). */
 function actualOf(el) {
   const s = el.statusData;
@@ -225,7 +230,7 @@ async function deleteStatus(actual) {
 
 // Keep every rendering of a status current.
 on('status-changed', ({ status }) => {
-  for (const el of document.querySelectorAll(`article.status[data-status-id="${CSS.escape(status.id)}"]`)) {
+  for (const el of statusElements(status.id)) {
     const s = el.statusData;
     // Keep the author and content the element has; take counters and flags.
     const actual = s.reblog || s;
@@ -252,7 +257,7 @@ on('status-deleted', ({ id }) => {
 // A reply counts on its parent at once.
 on('posted', ({ status }) => {
   if (!status || !status.in_reply_to_id) return;
-  for (const el of document.querySelectorAll(`article.status[data-status-id="${CSS.escape(status.in_reply_to_id)}"]`)) {
+  for (const el of statusElements(status.in_reply_to_id)) {
     const actual = actualOf(el);
     actual.replies_count = (actual.replies_count || 0) + 1;
     refreshActions(el, actual);

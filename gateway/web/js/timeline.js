@@ -3,7 +3,7 @@
 // the end (or presses "Load more"). Live items from the streaming API wait
 // in a "N new posts" bar instead of moving the page under the reader.
 
-import { h, icon, clear } from './dom.js';
+import { h, icon, clear, compareIds } from './dom.js';
 import { request, describeError } from './api.js';
 import { stream, matches } from './stream.js';
 
@@ -93,16 +93,13 @@ export class Feed {
       this.moreBtn.textContent = 'Try again';
       this.retry = () => { this.statusLine.classList.remove('error'); this.load(path, query); };
       this.moreBtn.hidden = false;
+      return;
+    } finally {
       this.loading = false;
       this.list.setAttribute('aria-busy', 'false');
       this.statusLine.classList.remove('loading');
-      return;
-    } finally {
-      this.statusLine.classList.remove('loading');
     }
     this.retry = null;
-    this.loading = false;
-    this.list.setAttribute('aria-busy', 'false');
     this.moreBtn.textContent = 'Load more';
     this.moreBtn.hidden = !this.next;
     if (this.opts.onLoad) this.opts.onLoad(this);
@@ -132,7 +129,7 @@ export class Feed {
 
   trackNewest(item) {
     const k = this.key(item);
-    if (!this.newest || k.length > this.newest.length || (k.length === this.newest.length && k > this.newest)) this.newest = k;
+    if (!this.newest || compareIds(k, this.newest) > 0) this.newest = k;
   }
 
   append(item) {

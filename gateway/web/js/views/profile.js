@@ -21,7 +21,8 @@ export function profileView(acct, tab = 'posts') {
   const body = h('div', { class: 'profile' }, loading());
   const el = h('div', { class: 'view view-profile' }, header, body);
   let feed = null;
-  let offs = [];
+  let ownPosts = false; // feed is the reader's own posts
+  const offPosted = on('posted', ({ status }) => { if (ownPosts && !status.in_reply_to_id) feed.prepend(status); });
 
   function renderHeader(account, rel) {
     const me = session.me && session.me.id === account.id;
@@ -66,6 +67,7 @@ export function profileView(acct, tab = 'posts') {
 
   async function load() {
     if (feed) { feed.destroy(); feed = null; }
+    ownPosts = false;
     clear(body).append(loading());
     try {
       const { data: account } = await request('GET', '/api/v1/accounts/lookup', { query: { acct } });
@@ -93,11 +95,9 @@ export function profileView(acct, tab = 'posts') {
           endText: ' ',
         });
       }
+      ownPosts = current.key === 'posts' && !!session.me && session.me.id === account.id;
       body.append(feed.el);
       feed.start();
-      if (session.me && session.me.id === account.id) {
-        offs.push(on('posted', ({ status }) => { if (feed && current.key === 'posts' && !status.in_reply_to_id) feed.prepend(status); }));
-      }
     } catch (err) {
       clear(body).append(errorBox(err, load));
     }
@@ -108,8 +108,7 @@ export function profileView(acct, tab = 'posts') {
     title: `@${acct}`,
     destroy() {
       if (feed) feed.destroy();
-      for (const off of offs) off();
-      offs = [];
+      offPosted();
     },
   };
 }

@@ -15,7 +15,6 @@ const FIELDS = [
 ];
 
 export function signupView() {
-  const title = (session.instance && session.instance.title) || 'Starling';
   const inputs = {};
   const errors = {};
   const rows = FIELDS.map((f) => {
@@ -33,7 +32,7 @@ export function signupView() {
   const submit = h('button', { type: 'submit', class: 'button primary', text: 'Create account' });
   const formError = h('div', { class: 'form-error', role: 'alert', hidden: true });
   const form = h('form', { class: 'card form signup-form', novalidate: true, 'aria-labelledby': 'signup-title' },
-    h('h2', { id: 'signup-title', text: `Join ${title}` }),
+    h('h2', { id: 'signup-title', text: `Join ${session.title}` }),
     rows,
     h('div', { class: 'field checkbox' }, agree, h('label', { for: agreeId, text: 'I agree to the server’s rules and terms of service.' }), errors.agreement),
     formError,

@@ -30,7 +30,6 @@ export function signInButton(returnTo, label = 'Sign in', cls = 'button primary'
 }
 
 export function welcomeView({ returnTo = '/home', notice = '' } = {}) {
-  const title = (session.instance && session.instance.title) || 'Starling';
   const description = (session.instance && session.instance.description) || 'A social platform.';
   const feed = new Feed({
     path: '/api/v1/timelines/public', query: { limit: 20 }, label: 'Recent public posts',
@@ -38,7 +37,7 @@ export function welcomeView({ returnTo = '/home', notice = '' } = {}) {
   });
   const hero = h('section', { class: 'hero', 'aria-labelledby': 'welcome-title' },
     h('div', { class: 'hero-mark', 'aria-hidden': 'true' }, icon('logo')),
-    h('h1', { id: 'welcome-title', tabindex: '-1', text: `Welcome to ${title}` }),
+    h('h1', { id: 'welcome-title', tabindex: '-1', text: `Welcome to ${session.title}` }),
     h('p', { class: 'hero-text', text: description }),
     notice ? h('p', { class: 'notice', role: 'status', text: notice }) : null,
     h('div', { class: 'hero-actions' },
