@@ -378,6 +378,7 @@ func (e *Engine) BalanceLeaders(ctx context.Context, servers []string, avoid []s
 			return 0, nil
 		}
 	}
+	streams = slices.DeleteFunc(streams, func(s StreamStatus) bool { return e.isPinned(s.Stream) })
 	load := Leaderships(streams)
 	eligible := 0
 	for _, s := range servers {
@@ -418,6 +419,22 @@ func (e *Engine) BalanceLeaders(ctx context.Context, servers []string, avoid []s
 		e.log.Info("moved stream leaderships to balance the cluster", "moved", moved, "fair_share", fair)
 	}
 	return moved, nil
+}
+
+// pin excludes a stream from leader balancing.
+func (e *Engine) pin(stream string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pinned == nil {
+		e.pinned = map[string]bool{}
+	}
+	e.pinned[stream] = true
+}
+
+func (e *Engine) isPinned(stream string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pinned[stream]
 }
 
 // ServerName returns the name of the embedded server ("" when external).

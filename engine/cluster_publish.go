@@ -130,20 +130,17 @@ func (t *Table) beforeResend(ctx context.Context, err error) error {
 }
 
 // del writes key's delete marker (a KV delete: header KV-Operation: DEL),
-// only at revision rev when rev > 0, resending like publish.
-func (t *Table) del(ctx context.Context, key string, rev uint64) error {
-	if !t.eng.resends() {
-		var opts []jetstream.KVDeleteOpt
-		if rev > 0 {
-			opts = append(opts, jetstream.LastRevision(rev))
-		}
-		return t.kv(key).Delete(ctx, key, opts...)
-	}
+// only at revision rev when rev > 0, resending like publish. It returns
+// the marker's sequence.
+func (t *Table) del(ctx context.Context, key string, rev uint64) (uint64, error) {
 	msg := &nats.Msg{Subject: t.Subject(key), Header: nats.Header{}}
 	msg.Header.Set("KV-Operation", "DEL")
 	if rev > 0 {
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	}
-	_, err := t.publish(ctx, msg, "", nil)
-	return err
+	ack, err := t.publish(ctx, msg, "", nil)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }

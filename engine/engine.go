@@ -136,6 +136,7 @@ type Engine struct {
 
 	mu        sync.Mutex
 	listeners []func(connected bool)
+	pinned    map[string]bool // streams whose leaders balancing leaves alone
 
 	clusterOnce sync.Once
 	cl          *clusterState // see cluster.go

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -40,6 +39,9 @@ type TableConfig struct {
 	Memory bool
 	// Replicas overrides the engine's replica count (derived data may use 1).
 	Replicas int
+	// PinLeaders leaves the placement of its streams' leaders to the
+	// table's user (leases): leader balancing does not move them.
+	PinLeaders bool
 }
 
 // Table is a key-value table split across partitions. Keys are dot-separated
@@ -127,6 +129,9 @@ func (e *Engine) Table(ctx context.Context, cfg TableConfig) (*Table, error) {
 		t.parts = append(t.parts, kv)
 		t.stores = append(t.stores, st)
 		t.streams = append(t.streams, sc.Name)
+		if cfg.PinLeaders {
+			e.pin(sc.Name)
+		}
 	}
 	return t, nil
 }
@@ -142,6 +147,19 @@ func (t *Table) Stream(p int) string { return t.streams[p] }
 
 // Streams returns the names of all partition streams, in partition order.
 func (t *Table) Streams() []string { return append([]string(nil), t.streams...) }
+
+// Leader returns the name of the server leading partition p's stream (""
+// when it has none, or outside a cluster).
+func (t *Table) Leader(ctx context.Context, p int) (string, error) {
+	info, err := t.stores[p].Info(ctx)
+	if err != nil {
+		return "", mapErr(err, t.streams[p])
+	}
+	if info.Cluster == nil {
+		return "", nil
+	}
+	return info.Cluster.Leader, nil
+}
 
 // KeyOf returns the key a stream message subject carries ("$KV.<bucket>.<key>").
 func KeyOf(subject string) string {
@@ -159,11 +177,9 @@ func KeyOf(subject string) string {
 func (t *Table) Partition(key string) int { return Partition(key, len(t.parts)) }
 
 // Partition returns the partition of key among n: FNV-1a 32 of the key's
-// second dot-separated token (or of the whole key if it has one token).
+// second dot-separated token (or of the whole key if it has one token),
+// starling.PartitionOfToken.
 func Partition(key string, n int) int {
-	if n <= 1 {
-		return 0
-	}
 	tok := key
 	if i := strings.IndexByte(key, '.'); i >= 0 {
 		tok = key[i+1:]
@@ -171,9 +187,7 @@ func Partition(key string, n int) int {
 			tok = tok[:j]
 		}
 	}
-	h := fnv.New32a()
-	h.Write([]byte(tok))
-	return int(h.Sum32() % uint32(n))
+	return starling.PartitionOfToken(tok, n)
 }
 
 func (t *Table) kv(key string) jetstream.KeyValue { return t.parts[t.Partition(key)] }
@@ -278,12 +292,20 @@ func (t *Table) PutWith(ctx context.Context, key string, value []byte, o PutOpti
 // Delete removes key. With rev > 0 it only deletes that revision (Conflict
 // otherwise). Deleting a missing key is not an error.
 func (t *Table) Delete(ctx context.Context, key string, rev uint64) error {
+	_, err := t.DeleteAt(ctx, key, rev)
+	return err
+}
+
+// DeleteAt is Delete returning the revision of the deletion (the delete
+// marker's stream sequence), for readers that wait until they see it.
+func (t *Table) DeleteAt(ctx context.Context, key string, rev uint64) (uint64, error) {
 	ctx, span := t.span(ctx, "delete", key)
 	defer span.End()
 	if err := t.eng.quorumErr(); err != nil {
-		return err
+		return 0, err
 	}
-	return mapErr(t.del(ctx, key, rev), key) // cluster_publish.go
+	seq, err := t.del(ctx, key, rev) // cluster_publish.go
+	return seq, mapErr(err, key)
 }
 
 // Purge removes key and all its revisions (a delete marker remains for

@@ -33,11 +33,15 @@ type Metrics struct {
 	ConsumerAckP  *prometheus.GaugeVec   // consumer
 	ConsumerRedel *prometheus.GaugeVec   // consumer
 	WSConnections prometheus.Gauge
-	WSEvents      *prometheus.CounterVec // event
-	WSDropped     *prometheus.CounterVec // reason
-	MediaCache    *prometheus.CounterVec // result
-	MediaJobs     *prometheus.CounterVec // result
-	Notifications *prometheus.CounterVec // type
+	WSEvents      *prometheus.CounterVec   // event
+	WSDropped     *prometheus.CounterVec   // reason
+	MediaCache    *prometheus.CounterVec   // result
+	MediaJobs     *prometheus.CounterVec   // result
+	Notifications *prometheus.CounterVec   // type
+	ViewParts     *prometheus.GaugeVec     // service, role
+	ViewBytes     *prometheus.GaugeVec     // service
+	ViewLoad      *prometheus.HistogramVec // service, how
+	ViewSnapshots *prometheus.CounterVec   // service, result
 }
 
 // latency buckets from 100µs to 10s.
@@ -72,12 +76,17 @@ func NewMetrics() *Metrics {
 	m.MediaCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_media_cache_requests_total", Help: "Media object lookups in this node's edge cache, by result (hit or miss)."}, []string{"result"})
 	m.MediaJobs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_media_jobs_total", Help: "Media processing jobs finished, by result."}, []string{"result"})
 	m.Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_notifications_created_total", Help: "Notifications stored, by type."}, []string{"type"})
+	m.ViewParts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "starling_view_partitions", Help: "View partitions this node holds, by service and role (owner: serves it; standby: takes it over when its owner goes)."}, []string{"service", "role"})
+	m.ViewBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "starling_view_bytes", Help: "Estimated memory of the view partitions this node owns, by service (caches excluded)."}, []string{"service"})
+	m.ViewLoad = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "starling_view_partition_load_seconds", Help: "Time to load a view partition (snapshot and stream tail) before serving it, by service and how it was obtained (start, takeover, handoff).", Buckets: latencyBuckets}, []string{"service", "how"})
+	m.ViewSnapshots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_view_snapshots_total", Help: "Snapshots of view partitions written, by service and result."}, []string{"service", "result"})
 	for _, c := range []prometheus.Collector{
 		m.HTTPRequests, m.HTTPDuration, m.HTTPInflight, m.HTTPShed, m.RateLimited,
 		m.RPCClient, m.RPCClientDur, m.RPCServer, m.RPCServerDur, m.RPCRetries,
 		m.BreakerState, m.BreakerTrans, m.FanoutLag, m.ViewApplied,
 		m.ConsumerPend, m.ConsumerAckP, m.ConsumerRedel,
 		m.WSConnections, m.WSEvents, m.WSDropped, m.MediaCache, m.MediaJobs, m.Notifications,
+		m.ViewParts, m.ViewBytes, m.ViewLoad, m.ViewSnapshots,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
