@@ -27,6 +27,9 @@ type Status struct {
 	InReplyToID        ID `json:"in_reply_to_id"`
 	InReplyToAccountID ID `json:"in_reply_to_account_id"`
 	ReblogOfID         ID `json:"reblog_of_id"`
+	// Root is the first status of the conversation (the status itself
+	// when it replies to nothing).
+	Root ID `json:"root,omitempty"`
 
 	Mentions []Mention `json:"mentions"`
 	Tags     []string  `json:"tags"` // lower-cased names without '#'

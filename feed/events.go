@@ -138,17 +138,6 @@ func (es *EventSource) reportLag(ctx context.Context, group string, consumers []
 	}
 }
 
-// ViewLag returns how many messages of the feed table the view's ordered
-// consumers have not yet delivered (0 when unknown): the backlog of the
-// asynchronous fan-out on this node. The node publishes it with the
-// consumer gauges (consumer "feed-view").
-func (s *Service) ViewLag(ctx context.Context) uint64 {
-	s.replayMu.Lock()
-	r := s.replay
-	s.replayMu.Unlock()
-	return r.Lag(ctx)
-}
-
 // bucketOf returns the bucket name of a KV stream name ("KV_feed_3" -> "feed_3").
 func bucketOf(stream string) string { return stream[len("KV_"):] }
 

@@ -3,9 +3,15 @@ package feed
 import (
 	"cmp"
 	"slices"
+	"sort"
 
 	"github.com/starling-social/starling"
 )
+
+// The view's lists are plain sorted slices, several in parallel where an
+// entry has more than an ID: a list costs its entries' bytes and one slice
+// header per field, nothing per entry (no maps, no pointers), which is what
+// keeps a status or an edge within a few dozen bytes of the view.
 
 // idList is a set of IDs kept sorted ascending (oldest first), so that the
 // common insert, a new ID, is an append.
@@ -28,6 +34,9 @@ func (l *idList) insert(id starling.ID) bool {
 
 // remove deletes id; it reports whether it was present.
 func (l *idList) remove(id starling.ID) bool {
+	if l == nil {
+		return false
+	}
 	i, found := slices.BinarySearch(l.ids, id)
 	if !found {
 		return false
@@ -37,6 +46,9 @@ func (l *idList) remove(id starling.ID) bool {
 }
 
 func (l *idList) has(id starling.ID) bool {
+	if l == nil {
+		return false
+	}
 	_, found := slices.BinarySearch(l.ids, id)
 	return found
 }
@@ -48,81 +60,210 @@ func (l *idList) len() int {
 	return len(l.ids)
 }
 
-// trimTo keeps the newest n IDs once the list has grown past n+slack, so
-// that trimming a capped timeline costs one copy per slack inserts.
-func (l *idList) trimTo(n, slack int) {
-	if len(l.ids) > n+slack {
-		l.ids = append(l.ids[:0], l.ids[len(l.ids)-n:]...)
+func (l *idList) idsOrNil() []starling.ID {
+	if l == nil {
+		return nil
 	}
+	return l.ids
+}
+
+// trimTo keeps the newest n IDs once the list has grown past n+slack, so
+// that trimming a capped timeline costs one copy per slack inserts. It
+// returns the IDs it dropped (valid until the next change).
+func (l *idList) trimTo(n, slack int) []starling.ID {
+	if len(l.ids) <= n+slack {
+		return nil
+	}
+	cut := len(l.ids) - n
+	dropped := slices.Clone(l.ids[:cut])
+	l.ids = append(l.ids[:0], l.ids[cut:]...)
+	return dropped
 }
 
 // newest returns the newest ID, or 0.
 func (l *idList) newest() starling.ID {
-	if len(l.ids) == 0 {
+	if l == nil || len(l.ids) == 0 {
 		return 0
 	}
 	return l.ids[len(l.ids)-1]
 }
 
-// edge is one relationship record (a follow, favourite or reblog) with its
-// own time-ordered ID, by which lists of them are paginated.
-type edge struct {
-	id      starling.ID // the relationship record's ID
-	account starling.ID // the other side
+// flagList is an idList with a byte of flags per ID.
+type flagList struct {
+	ids  []starling.ID
+	bits []uint8
 }
 
-// edgeList is a set of edges sorted by edge ID with an index by account.
+// put inserts id with bits, or replaces its bits.
+func (l *flagList) put(id starling.ID, bits uint8) {
+	n := len(l.ids)
+	if n == 0 || l.ids[n-1] < id {
+		l.ids, l.bits = append(l.ids, id), append(l.bits, bits)
+		return
+	}
+	i, found := slices.BinarySearch(l.ids, id)
+	if found {
+		l.bits[i] = bits
+		return
+	}
+	l.ids, l.bits = slices.Insert(l.ids, i, id), slices.Insert(l.bits, i, bits)
+}
+
+func (l *flagList) remove(id starling.ID) bool {
+	if l == nil {
+		return false
+	}
+	i, found := slices.BinarySearch(l.ids, id)
+	if !found {
+		return false
+	}
+	l.ids, l.bits = slices.Delete(l.ids, i, i+1), slices.Delete(l.bits, i, i+1)
+	return true
+}
+
+func (l *flagList) find(id starling.ID) (uint8, bool) {
+	if l == nil {
+		return 0, false
+	}
+	i, found := slices.BinarySearch(l.ids, id)
+	if !found {
+		return 0, false
+	}
+	return l.bits[i], true
+}
+
+func (l *flagList) len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.ids)
+}
+
+// edgeList is a list of relationship records (follows, favourites,
+// reblogs): each has its own time-ordered ID, by which the list is sorted
+// and paged, the account on the other side, and a byte of flags. by indexes
+// the entries by account, for lookups and removal.
 type edgeList struct {
-	edges []edge
-	by    map[starling.ID]starling.ID // account -> edge id
+	ids  []starling.ID // record IDs, ascending
+	who  []starling.ID
+	bits []uint8
+	by   []int32 // positions, sorted by who
 }
 
-func newEdgeList() *edgeList { return &edgeList{by: map[starling.ID]starling.ID{}} }
+// find returns the position of account's edge, or -1.
+func (l *edgeList) find(account starling.ID) int {
+	if l == nil {
+		return -1
+	}
+	i, found := slices.BinarySearchFunc(l.by, account, func(pos int32, a starling.ID) int { return cmp.Compare(l.who[pos], a) })
+	if !found {
+		return -1
+	}
+	return int(l.by[i])
+}
 
-func (l *edgeList) put(id, account starling.ID) {
-	if old, ok := l.by[account]; ok {
-		if old == id {
+func (l *edgeList) has(account starling.ID) bool { return l.find(account) >= 0 }
+
+// flags returns account's edge flags and whether it has an edge.
+func (l *edgeList) flags(account starling.ID) (uint8, bool) {
+	i := l.find(account)
+	if i < 0 {
+		return 0, false
+	}
+	return l.bits[i], true
+}
+
+// put adds or replaces account's edge.
+func (l *edgeList) put(id, account starling.ID, bits uint8) {
+	if i := l.find(account); i >= 0 {
+		if l.ids[i] == id {
+			l.bits[i] = bits
 			return
 		}
 		l.del(account)
 	}
-	l.by[account] = id
-	e := edge{id, account}
-	n := len(l.edges)
-	if n == 0 || l.edges[n-1].id < id {
-		l.edges = append(l.edges, e)
-		return
+	n := len(l.ids)
+	pos := n
+	if n > 0 && l.ids[n-1] > id {
+		pos, _ = slices.BinarySearch(l.ids, id)
 	}
-	i, _ := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmp.Compare(e.id, id) })
-	l.edges = slices.Insert(l.edges, i, e)
+	l.ids, l.who, l.bits = slices.Insert(l.ids, pos, id), slices.Insert(l.who, pos, account), slices.Insert(l.bits, pos, bits)
+	if pos < n {
+		for k, p := range l.by {
+			if int(p) >= pos {
+				l.by[k] = p + 1
+			}
+		}
+	}
+	j, _ := slices.BinarySearchFunc(l.by, account, func(p int32, a starling.ID) int { return cmp.Compare(l.who[p], a) })
+	l.by = slices.Insert(l.by, j, int32(pos))
 }
 
+// reindex rebuilds by from the entries.
+func (l *edgeList) reindex() {
+	l.by = make([]int32, len(l.who))
+	for i := range l.by {
+		l.by[i] = int32(i)
+	}
+	slices.SortFunc(l.by, func(a, b int32) int { return cmp.Compare(l.who[a], l.who[b]) })
+}
+
+// del removes account's edge; it reports whether there was one.
 func (l *edgeList) del(account starling.ID) bool {
-	id, ok := l.by[account]
-	if !ok {
-		return false
-	}
-	delete(l.by, account)
-	i, found := slices.BinarySearchFunc(l.edges, id, func(e edge, id starling.ID) int { return cmp.Compare(e.id, id) })
-	if found {
-		l.edges = slices.Delete(l.edges, i, i+1)
-	}
-	return true
-}
-
-func (l *edgeList) has(account starling.ID) bool {
 	if l == nil {
 		return false
 	}
-	_, ok := l.by[account]
-	return ok
+	j, found := slices.BinarySearchFunc(l.by, account, func(p int32, a starling.ID) int { return cmp.Compare(l.who[p], a) })
+	if !found {
+		return false
+	}
+	pos := l.by[j]
+	l.by = slices.Delete(l.by, j, j+1)
+	l.ids, l.who, l.bits = slices.Delete(l.ids, int(pos), int(pos)+1), slices.Delete(l.who, int(pos), int(pos)+1), slices.Delete(l.bits, int(pos), int(pos)+1)
+	for k, p := range l.by {
+		if p > pos {
+			l.by[k] = p - 1
+		}
+	}
+	return true
 }
 
 func (l *edgeList) len() int {
 	if l == nil {
 		return 0
 	}
-	return len(l.edges)
+	return len(l.ids)
+}
+
+// count returns how many edges have all of the flags want and none of
+// the flags not.
+func (l *edgeList) count(want, not uint8) int {
+	if l == nil {
+		return 0
+	}
+	n := 0
+	for _, b := range l.bits {
+		if b&want == want && b&not == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// page selects edges following Mastodon's cursors, newest first, keeping
+// those whose flags pass keep (nil: all).
+func (l *edgeList) page(p starling.Page, limit int, keep func(uint8) bool) []starling.Edge {
+	if l == nil {
+		return []starling.Edge{}
+	}
+	idx := pageIdx(len(l.ids), func(i int) starling.ID { return l.ids[i] }, p, limit, func(i int) bool {
+		return keep == nil || keep(l.bits[i])
+	})
+	out := make([]starling.Edge, len(idx))
+	for k, i := range idx {
+		out[k] = starling.Edge{ID: l.ids[i], Account: l.who[i]}
+	}
+	return out
 }
 
 // Page clamping, as Mastodon does: min(abs(limit), 2×default).
@@ -139,55 +280,79 @@ func clampLimit(limit, def int) int {
 // pageIDs selects up to limit IDs of the ascending list ids that match keep,
 // following Mastodon's cursor rules, newest first.
 func pageIDs(ids []starling.ID, p starling.Page, limit int, keep func(starling.ID) bool) []starling.ID {
-	return pageBy(ids, func(id starling.ID) starling.ID { return id }, p, limit, keep)
+	idx := pageIdx(len(ids), func(i int) starling.ID { return ids[i] }, p, limit, func(i int) bool { return keep == nil || keep(ids[i]) })
+	out := make([]starling.ID, len(idx))
+	for k, i := range idx {
+		out[k] = ids[i]
+	}
+	return out
 }
 
-// pageEdges is pageIDs for edge lists, returning edges newest first.
-func pageEdges(l *edgeList, p starling.Page, limit int) []edge {
-	if l == nil {
-		return nil
-	}
-	return pageBy(l.edges, func(e edge) starling.ID { return e.id }, p, limit, nil)
-}
-
-// pageBy selects up to limit items of items (ascending by key) that match
-// keep: with MinID, the items immediately newer than MinID (and older than
-// MaxID when given); otherwise the newest items older than MaxID and newer
-// than SinceID. The result is newest first.
-func pageBy[T any](items []T, key func(T) starling.ID, p starling.Page, limit int, keep func(T) bool) []T {
-	out := make([]T, 0, min(limit, len(items)))
-	search := func(id starling.ID) (int, bool) {
-		return slices.BinarySearchFunc(items, id, func(it T, id starling.ID) int { return cmp.Compare(key(it), id) })
-	}
+// pageIdx selects up to limit positions of a list of n items ascending by
+// key that match keep: with MinID, the items immediately newer than MinID
+// (and older than MaxID when given); otherwise the newest items older than
+// MaxID and newer than SinceID. The result is newest first.
+func pageIdx(n int, key func(int) starling.ID, p starling.Page, limit int, keep func(int) bool) []int {
+	out := make([]int, 0, min(limit, n))
+	// search returns the first position whose key is at least id.
+	search := func(id starling.ID) int { return sort.Search(n, func(i int) bool { return key(i) >= id }) }
 	if p.MinID != 0 {
-		i, found := search(p.MinID)
-		if found {
+		i := search(p.MinID)
+		if i < n && key(i) == p.MinID {
 			i++
 		}
-		for ; i < len(items) && len(out) < limit; i++ {
-			it := items[i]
-			if p.MaxID != 0 && key(it) >= p.MaxID {
+		for ; i < n && len(out) < limit; i++ {
+			if p.MaxID != 0 && key(i) >= p.MaxID {
 				break
 			}
-			if keep == nil || keep(it) {
-				out = append(out, it)
+			if keep(i) {
+				out = append(out, i)
 			}
 		}
 		slices.Reverse(out)
 		return out
 	}
-	end := len(items)
+	end := n
 	if p.MaxID != 0 {
-		end, _ = search(p.MaxID)
+		end = search(p.MaxID)
 	}
 	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		it := items[i]
-		if p.SinceID != 0 && key(it) <= p.SinceID {
+		if p.SinceID != 0 && key(i) <= p.SinceID {
 			break
 		}
-		if keep == nil || keep(it) {
-			out = append(out, it)
+		if keep(i) {
+			out = append(out, i)
 		}
 	}
 	return out
 }
+
+// mergeNewest merges newest-first ID lists without duplicates, keeping
+// limit of them: the newest, or with forward paging (minID) the oldest.
+func mergeNewest(lists [][]starling.ID, limit int, forward bool) []starling.ID {
+	var out []starling.ID
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.SortFunc(out, func(x, y starling.ID) int { return cmp.Compare(y, x) })
+	out = slices.Compact(out)
+	if len(out) > limit {
+		if forward {
+			out = out[len(out)-limit:]
+		} else {
+			out = out[:limit]
+		}
+	}
+	return out
+}
+
+// searchIDs returns the position of id in the ascending ids, or where it
+// would be inserted.
+func searchIDs(ids []starling.ID, id starling.ID) int {
+	i, _ := slices.BinarySearch(ids, id)
+	return i
+}
+
+func insertAt[T any](s []T, i int, v T) []T { return slices.Insert(s, i, v) }
+
+func deleteAt[T any](s []T, i int) []T { return slices.Delete(s, i, i+1) }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/starling-social/starling"
 )
@@ -16,32 +18,144 @@ const (
 	contextLimit  = 4096
 )
 
-// collected is what a read gathers under the view's lock: statuses (copies,
-// safe to fill in after the lock is released) and the accounts they need.
-// Copies come from backing slices sized for the page, so a page costs a
-// handful of allocations rather than one per status.
-type collected struct {
-	statuses []*starling.Status
-	accounts []*starling.Account // counters filled, profile not yet
+// --- hydration ---
 
-	store     []starling.Status
-	flags     []starling.ViewerFlags
-	acctStore []starling.Account
+// hydrate returns the statuses of ids that viewer may see, in order, filled
+// in for the viewer: authors (profiles and counters), reblogged originals,
+// media, counters and the viewer's flags. pt is the viewer's partition
+// (nil for an anonymous viewer). Deleted statuses are left out.
+func (s *Service) hydrate(ctx context.Context, pt *part, viewer starling.ID, ids []starling.ID) ([]*starling.Status, error) {
+	if len(ids) == 0 {
+		return []*starling.Status{}, nil
+	}
+	bodies, err := s.bodies.getMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var origs []starling.ID
+	for _, id := range ids {
+		if b := bodies[id]; b != nil && b.ReblogOfID != 0 && bodies[b.ReblogOfID] == nil {
+			origs = append(origs, b.ReblogOfID)
+		}
+	}
+	if len(origs) > 0 {
+		ob, err := s.bodies.getMany(ctx, origs)
+		if err != nil {
+			return nil, err
+		}
+		for id, b := range ob {
+			bodies[id] = b
+		}
+	}
+	kept := s.visibleOf(pt, viewer, ids, bodies)
+	var statusIDs, accountIDs []starling.ID
+	for _, b := range kept {
+		statusIDs, accountIDs = append(statusIDs, b.ID), appendNew(accountIDs, b.AccountID)
+		if o := bodies[b.ReblogOfID]; b.ReblogOfID != 0 {
+			statusIDs, accountIDs = append(statusIDs, o.ID), appendNew(accountIDs, o.AccountID)
+		}
+	}
+	counts, err := s.countsOf(ctx, statusIDs, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := s.accountsWith(ctx, accountIDs, counts)
+	if err != nil {
+		return nil, err
+	}
+	b := newBuilder(len(kept), pt, viewer, counts, accounts)
+	out := make([]*starling.Status, 0, len(kept))
+	if pt != nil {
+		pt.mu.RLock()
+	}
+	for _, body := range kept {
+		st := b.status(body)
+		if body.ReblogOfID != 0 {
+			st.Reblog = b.status(bodies[body.ReblogOfID])
+			if st.Reblog.Account == nil {
+				continue
+			}
+			st.Viewer = st.Reblog.Viewer // Mastodon shows the original's flags on the wrapper
+		}
+		if st.Account != nil {
+			out = append(out, st)
+		}
+	}
+	if pt != nil {
+		pt.mu.RUnlock()
+	}
+	if err := s.attachMedia(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func newCollected(n int) *collected {
-	return &collected{
-		statuses:  make([]*starling.Status, 0, n),
-		accounts:  make([]*starling.Account, 0, n),
-		store:     make([]starling.Status, 0, n),
-		flags:     make([]starling.ViewerFlags, 0, n),
-		acctStore: make([]starling.Account, 0, n/2+1),
+// visibleOf returns, in order, the bodies of ids the viewer may see (for a
+// reblog, the original too).
+func (s *Service) visibleOf(pt *part, viewer starling.ID, ids []starling.ID, bodies map[starling.ID]*starling.Status) []*starling.Status {
+	if pt != nil {
+		pt.mu.RLock()
+		defer pt.mu.RUnlock()
 	}
+	kept := make([]*starling.Status, 0, len(ids))
+	for _, id := range ids {
+		b := bodies[id]
+		if b == nil || !pt.canSee(viewer, b) {
+			continue
+		}
+		if b.ReblogOfID != 0 {
+			if o := bodies[b.ReblogOfID]; o == nil || !pt.canSee(viewer, o) {
+				continue
+			}
+		}
+		kept = append(kept, b)
+	}
+	return kept
+}
+
+func appendNew(ids []starling.ID, id starling.ID) []starling.ID {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+// builder copies bodies into a page's statuses from slabs sized for the
+// page, so a page costs a handful of allocations, not several per status.
+type builder struct {
+	pt       *part
+	viewer   starling.ID
+	counts   *starling.PartCounts
+	accounts map[starling.ID]*starling.Account
+	store    []starling.Status
+	flags    []starling.ViewerFlags
+}
+
+func newBuilder(n int, pt *part, viewer starling.ID, counts *starling.PartCounts, accounts map[starling.ID]*starling.Account) *builder {
+	b := &builder{pt: pt, viewer: viewer, counts: counts, accounts: accounts, store: make([]starling.Status, 0, 2*n)}
+	if pt != nil && viewer != 0 {
+		b.flags = make([]starling.ViewerFlags, 0, 2*n)
+	}
+	return b
+}
+
+// status copies body with its counters, the viewer's flags and its author.
+// Under the viewer partition's read lock.
+func (b *builder) status(body *starling.Status) *starling.Status {
+	st := slot(&b.store)
+	*st = *body
+	st.Counts = b.counts.Statuses[body.ID]
+	st.Account = b.accounts[body.AccountID]
+	if b.flags != nil {
+		st.Viewer = slot(&b.flags)
+		*st.Viewer = b.pt.viewerFlags(b.viewer, body)
+	}
+	return st
 }
 
 // slot returns a pointer to a fresh element of *store, allocating a new
-// backing chunk of half the old capacity when it is full. Earlier pointers
-// stay valid: a full chunk is never reallocated, only replaced.
+// backing chunk when it is full. Earlier pointers stay valid: a full chunk
+// is never reallocated, only replaced.
 func slot[T any](store *[]T) *T {
 	if len(*store) == cap(*store) {
 		*store = make([]T, 0, max(4, cap(*store)/2))
@@ -50,106 +164,90 @@ func slot[T any](store *[]T) *T {
 	return &(*store)[len(*store)-1]
 }
 
-// account returns the collected account id, or nil.
-func (c *collected) account(id starling.ID) *starling.Account {
-	for _, a := range c.accounts {
-		if a.ID == id {
-			return a
+// countsOf returns the counters of statuses and accounts: from the
+// partitions served here directly, from others' holders (briefly cached).
+func (s *Service) countsOf(ctx context.Context, statuses, accounts []starling.ID) (*starling.PartCounts, error) {
+	out := &starling.PartCounts{Statuses: make(map[starling.ID]starling.StatusCounts, len(statuses)),
+		Accounts: make(map[starling.ID]starling.AccountCounts, len(accounts))}
+	var remoteS, remoteA []starling.ID
+	for p, ids := range s.byPartition(statuses) {
+		if pt := s.holding(p); pt != nil {
+			pt.counts(ids, nil, out)
+		} else {
+			remoteS = append(remoteS, ids...)
 		}
 	}
-	return nil
-}
-
-// collect copies st (and its reblogged original) for viewer with counters and
-// viewer flags. It must be called under the view's read lock.
-func (v *view) collect(c *collected, viewer starling.ID, st *starling.Status) {
-	out := v.copyStatus(c, viewer, st)
-	if st.ReblogOfID != 0 {
-		if orig := v.posts[st.ReblogOfID]; orig != nil {
-			out.Reblog = v.copyStatus(c, viewer, orig)
-			// Mastodon shows the original's viewer flags on the wrapper.
-			out.Viewer = out.Reblog.Viewer
+	for p, ids := range s.byPartition(accounts) {
+		if pt := s.holding(p); pt != nil {
+			pt.counts(nil, ids, out)
+		} else {
+			remoteA = append(remoteA, ids...)
 		}
 	}
-	c.statuses = append(c.statuses, out)
-}
-
-func (v *view) copyStatus(c *collected, viewer starling.ID, st *starling.Status) *starling.Status {
-	cp := slot(&c.store)
-	*cp = *st
-	cp.Counts = starling.StatusCounts{
-		Replies:    int64(v.replies[st.ID].len()),
-		Reblogs:    int64(v.boosts[st.ID].len()),
-		Favourites: int64(v.favs[st.ID].len()),
+	if len(remoteS)+len(remoteA) == 0 {
+		return out, nil
 	}
-	if viewer != 0 {
-		cp.Viewer = slot(&c.flags)
-		*cp.Viewer = starling.ViewerFlags{Favourited: v.favs[st.ID].has(viewer), Reblogged: v.boosts[st.ID].has(viewer)}
+	remoteS, remoteA = s.counts.lookup(remoteS, remoteA, out)
+	need := map[int][2][]starling.ID{}
+	for p, ids := range s.byPartition(remoteS) {
+		e := need[p]
+		e[0] = ids
+		need[p] = e
 	}
-	v.collectAccount(c, st.AccountID)
-	return cp
-}
-
-// collectAccount notes an account to hydrate, with its counters.
-func (v *view) collectAccount(c *collected, id starling.ID) {
-	if c.account(id) != nil {
-		return
+	for p, ids := range s.byPartition(remoteA) {
+		e := need[p]
+		e[1] = ids
+		need[p] = e
 	}
-	a := slot(&c.acctStore)
-	*a = starling.Account{ID: id}
-	v.countAccount(a)
-	c.accounts = append(c.accounts, a)
-}
-
-func (v *view) countAccount(a *starling.Account) {
-	if l := v.byAuthor[a.ID]; l != nil {
-		a.StatusesCount = int64(l.len())
-		if n := l.newest(); n != 0 {
-			t := n.Time()
-			a.LastStatusAt = &t
+	results := make(map[int]*starling.PartCounts, len(need))
+	var mu sync.Mutex
+	err := gather(keys(need), func(p int) error {
+		pc, err := s.parts.Counts(ctx, p, need[p][0], need[p][1])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		results[p] = pc
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range results {
+		s.counts.store(pc)
+		for id, c := range pc.Statuses {
+			out.Statuses[id] = c
+		}
+		for id, c := range pc.Accounts {
+			out.Accounts[id] = c
 		}
 	}
-	a.FollowersCount = int64(v.followers[a.ID].len())
-	a.FollowingCount = int64(v.following[a.ID].len())
+	return out, nil
 }
 
-// finish fills in profiles (outside the view's lock) and media, dropping
-// statuses whose author no longer exists.
-func (s *Service) finish(ctx context.Context, c *collected) ([]*starling.Status, error) {
-	ids := make([]starling.ID, len(c.accounts))
-	for i, a := range c.accounts {
-		ids[i] = a.ID
-	}
+// accountsWith returns the profiles of ids with their counters, by ID
+// (accounts that do not exist are left out).
+func (s *Service) accountsWith(ctx context.Context, ids []starling.ID, counts *starling.PartCounts) (map[starling.ID]*starling.Account, error) {
 	profiles, err := s.profiles.aligned(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	known := c.accounts[:0]
-	for i, a := range c.accounts {
-		p := profiles[i]
+	slab := make([]starling.Account, len(ids))
+	out := make(map[starling.ID]*starling.Account, len(ids))
+	for i, p := range profiles {
 		if p == nil {
 			continue
 		}
-		counts := *a
+		a := &slab[i]
 		*a = *p
-		a.StatusesCount, a.FollowersCount, a.FollowingCount, a.LastStatusAt = counts.StatusesCount, counts.FollowersCount, counts.FollowingCount, counts.LastStatusAt
-		known = append(known, a)
-	}
-	c.accounts = known
-	out := c.statuses[:0]
-	for _, st := range c.statuses {
-		if st.Account = c.account(st.AccountID); st.Account == nil {
-			continue
+		c := counts.Accounts[p.ID]
+		a.StatusesCount, a.FollowersCount, a.FollowingCount = c.Statuses, c.Followers, c.Following
+		if c.LastStatus != 0 {
+			t := c.LastStatus.Time()
+			a.LastStatusAt = &t
 		}
-		if st.Reblog != nil {
-			if st.Reblog.Account = c.account(st.Reblog.AccountID); st.Reblog.Account == nil {
-				continue
-			}
-		}
-		out = append(out, st)
-	}
-	if err := s.attachMedia(ctx, out); err != nil {
-		return nil, err
+		out[p.ID] = a
 	}
 	return out, nil
 }
@@ -193,49 +291,25 @@ func (s *Service) attachMedia(ctx context.Context, sts []*starling.Status) error
 	return nil
 }
 
-// Status returns one status the viewer may see. A status this node's view
-// has not applied yet is read from the table, so a client that just posted
-// through another node can open it.
+// --- statuses ---
+
+// Status returns one status the viewer may see.
 func (s *Service) Status(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
-	v := s.v()
-	c := newCollected(1)
-	v.mu.RLock()
-	st := v.posts[id]
-	if st != nil {
-		if !v.canSee(viewer, st) {
-			v.mu.RUnlock()
-			return nil, errNotFound
-		}
-		v.collect(c, viewer, st)
-	}
-	v.mu.RUnlock()
-	if st == nil {
-		rec, rev, err := s.readPost(ctx, id)
+	pt, ok, err := s.viewerPart(ctx, viewer)
+	if !ok {
 		if err != nil {
 			return nil, err
 		}
-		st = rec.status(rev)
-		if rec.ReblogOf != 0 {
-			return nil, errNotFound // a reblog of something this view lacks too: too new to show
-		}
-		v.mu.RLock()
-		ok := v.canSee(viewer, st)
-		if ok {
-			v.collect(c, viewer, st)
-		}
-		v.mu.RUnlock()
-		if !ok {
-			return nil, errNotFound
-		}
+		return s.remote.Status(ctx, viewer, id)
 	}
-	out, err := s.finish(ctx, c)
+	sts, err := s.hydrate(ctx, pt, viewer, []starling.ID{id})
 	if err != nil {
 		return nil, err
 	}
-	if len(out) == 0 {
+	if len(sts) == 0 {
 		return nil, errNotFound
 	}
-	return out[0], nil
+	return sts[0], nil
 }
 
 // Statuses returns the statuses of ids the viewer may see, in order.
@@ -243,143 +317,213 @@ func (s *Service) Statuses(ctx context.Context, viewer starling.ID, ids []starli
 	if len(ids) > 1000 {
 		return nil, starling.Errorf(starling.Invalid, "too many statuses requested")
 	}
-	v := s.v()
-	c := newCollected(len(ids))
-	v.mu.RLock()
-	for _, id := range ids {
-		if st := v.posts[id]; st != nil && v.canSee(viewer, st) {
-			v.collect(c, viewer, st)
+	pt, ok, err := s.viewerPart(ctx, viewer)
+	if !ok {
+		if err != nil {
+			return nil, err
 		}
+		return s.remote.Statuses(ctx, viewer, ids)
 	}
-	v.mu.RUnlock()
-	return s.finish(ctx, c)
+	return s.hydrate(ctx, pt, viewer, ids)
 }
 
 // Context returns a status's ancestors (oldest first) and descendants in
-// thread order (depth first, oldest reply first at each level).
+// thread order (depth first, oldest reply first at each level). The reply
+// tree comes from the partition of the conversation's first status.
 func (s *Service) Context(ctx context.Context, viewer, id starling.ID) (*starling.Thread, error) {
-	if _, err := s.Status(ctx, viewer, id); err != nil {
+	pt, ok, err := s.viewerPart(ctx, viewer)
+	if !ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.Context(ctx, viewer, id)
+	}
+	st, err := s.Status(ctx, viewer, id)
+	if err != nil {
+		return nil, err
+	}
+	root := st.Root
+	if root == 0 {
+		root = st.ID
+	}
+	entries, err := s.parts.Thread(ctx, partOf(root, s.n), root)
+	if err != nil {
 		return nil, err
 	}
 	maxN := contextLimit
 	if viewer == 0 {
 		maxN = 60
 	}
-	v := s.v()
-	anc, desc := newCollected(8), newCollected(8)
-	v.mu.RLock()
-	var chain []*starling.Status
-	for cur := v.posts[id]; cur != nil && cur.InReplyToID != 0 && len(chain) < maxN; {
-		parent := v.posts[cur.InReplyToID]
-		if parent == nil {
+	parent := map[starling.ID]starling.ID{}
+	children := map[starling.ID][]starling.ID{}
+	for _, e := range entries { // ascending by ID: children come out oldest first
+		parent[e.ID] = e.Parent
+		children[e.Parent] = append(children[e.Parent], e.ID)
+	}
+	var anc []starling.ID
+	for cur := st.InReplyToID; cur != 0 && len(anc) < maxN; cur = parent[cur] {
+		anc = append(anc, cur)
+		if cur == root {
 			break
 		}
-		chain = append(chain, parent)
-		cur = parent
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		if v.canSee(viewer, chain[i]) {
-			v.collect(anc, viewer, chain[i])
-		}
-	}
+	slices.Reverse(anc)
+	var desc []starling.ID
 	var walk func(pid starling.ID, depth int)
 	walk = func(pid starling.ID, depth int) {
-		l := v.replies[pid]
-		if l == nil || depth > 200 {
-			return
-		}
-		for _, cid := range l.ids {
-			if len(desc.statuses) >= maxN {
+		for _, c := range children[pid] {
+			if len(desc) >= maxN || depth > 200 {
 				return
 			}
-			child := v.posts[cid]
-			if child == nil || !v.canSee(viewer, child) {
-				continue
-			}
-			v.collect(desc, viewer, child)
-			walk(cid, depth+1)
+			desc = append(desc, c)
+			walk(c, depth+1)
 		}
 	}
 	walk(id, 0)
-	v.mu.RUnlock()
-	a, err := s.finish(ctx, anc)
+	a, err := s.hydrate(ctx, pt, viewer, anc)
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.finish(ctx, desc)
+	d, err := s.hydrate(ctx, pt, viewer, desc)
 	if err != nil {
 		return nil, err
 	}
-	return &starling.Thread{Ancestors: a, Descendants: d}, nil
+	return &starling.Thread{Ancestors: a, Descendants: visibleSubtrees(id, d, parent)}, nil
 }
 
-// HomeTimeline returns the viewer's home timeline: the fanned-out list,
-// merged with the recent statuses of followed accounts too big to fan out.
-func (s *Service) HomeTimeline(ctx context.Context, viewer starling.ID, p starling.Page) ([]*starling.Status, error) {
-	v := s.v()
-	limit := clampLimit(p.Limit, statusesLimit)
-	v.ensureHome(viewer)
-	c := newCollected(limit)
-	v.mu.RLock()
-	var home []starling.ID
-	if h := v.home[viewer]; h != nil {
-		home = h.ids
-		if len(home) > v.homeCap {
-			home = home[len(home)-v.homeCap:]
-		}
-	}
-	keep := func(id starling.ID) bool {
-		st := v.posts[id]
-		return st != nil && v.canSee(viewer, st)
-	}
-	ids := pageIDs(home, p, limit, keep)
-	if fl := v.following[viewer]; fl != nil && v.threshold > 0 {
-		for _, e := range fl.edges {
-			if !v.big(e.account) {
-				continue
-			}
-			reblogs := v.follows[viewer][e.account].Reblogs
-			more := pageIDs(v.byAuthor[e.account].idsOrNil(), p, limit, func(id starling.ID) bool {
-				st := v.posts[id]
-				return st != nil && (st.ReblogOfID == 0 || reblogs) && v.homeAccepts(viewer, st)
-			})
-			ids = mergeNewest(ids, more, limit, p.MinID != 0)
-		}
-	}
-	for _, id := range ids {
-		v.collect(c, viewer, v.posts[id])
-	}
-	v.mu.RUnlock()
-	return s.finish(ctx, c)
-}
-
-func (l *idList) idsOrNil() []starling.ID {
-	if l == nil {
-		return nil
-	}
-	return l.ids
-}
-
-// mergeNewest merges two newest-first ID lists without duplicates, keeping
-// limit of them: the newest, or with forward paging (minID) the oldest.
-func mergeNewest(a, b []starling.ID, limit int, forward bool) []starling.ID {
-	out := make([]starling.ID, 0, len(a)+len(b))
-	out = append(out, a...)
-	out = append(out, b...)
-	slices.SortFunc(out, func(x, y starling.ID) int { return cmp.Compare(y, x) })
-	out = slices.Compact(out)
-	if len(out) > limit {
-		if forward {
-			out = out[len(out)-limit:]
-		} else {
-			out = out[:limit]
+// visibleSubtrees drops the descendants whose parent is not shown (a reply
+// the viewer may not see hides its replies too).
+func visibleSubtrees(id starling.ID, desc []*starling.Status, parent map[starling.ID]starling.ID) []*starling.Status {
+	shown := map[starling.ID]bool{id: true}
+	out := desc[:0]
+	for _, st := range desc {
+		if shown[parent[st.ID]] {
+			shown[st.ID] = true
+			out = append(out, st)
 		}
 	}
 	return out
 }
 
-// AccountStatuses returns an account's statuses (and reblogs) the viewer may see.
+// --- timelines ---
+
+// HomeTimeline returns the viewer's home timeline: the fanned-out list,
+// merged with the recent statuses of followed accounts too big to fan out.
+// A home that a follow change left dirty (or that was never read) is
+// rebuilt from the followed accounts' lists first.
+func (s *Service) HomeTimeline(ctx context.Context, viewer starling.ID, p starling.Page) ([]*starling.Status, error) {
+	pt, err := s.route(ctx, viewer)
+	if pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.HomeTimeline(ctx, viewer, p)
+	}
+	limit := clampLimit(p.Limit, statusesLimit)
+	var ids []starling.ID
+	for attempt := 0; ; attempt++ {
+		var ready bool
+		if ids, ready = pt.homePage(viewer, p, limit, nil); ready {
+			break
+		}
+		if attempt == 3 {
+			return nil, starling.Unavailablef(time.Second, "home timeline is being rebuilt")
+		}
+		if err := s.rebuildHome(ctx, pt, viewer); err != nil {
+			return nil, err
+		}
+	}
+	pt.mu.RLock()
+	bigs, reblogs := pt.bigFollows(viewer)
+	pt.mu.RUnlock()
+	if len(bigs) > 0 {
+		merged, err := s.mergeBig(ctx, viewer, bigs, reblogs, p, limit, ids)
+		if err != nil {
+			return nil, err
+		}
+		ids = merged
+	}
+	return s.hydrate(ctx, pt, viewer, ids)
+}
+
+// rebuildHome recomputes viewer's home timeline from the lists of the
+// accounts it follows (gathered from their partitions' holders): their
+// newest statuses it may see, reblogs only from follows that show them,
+// each status once.
+func (s *Service) rebuildHome(ctx context.Context, pt *part, viewer starling.ID) error {
+	authors, reblogs, _, gen := pt.homeSources(viewer)
+	groups := map[int]*starling.AuthorQuery{}
+	for i, a := range authors {
+		p := partOf(a, s.n)
+		q := groups[p]
+		if q == nil {
+			q = &starling.AuthorQuery{Viewer: viewer, Home: true, Page: starling.Page{Limit: s.homeCap + homeSlack}}
+			groups[p] = q
+		}
+		q.Authors, q.Reblogs = append(q.Authors, a), append(q.Reblogs, reblogs[i])
+	}
+	var mu sync.Mutex
+	var all []starling.AuthorEntry
+	err := gather(keys(groups), func(p int) error {
+		es, err := s.parts.AuthorStatuses(ctx, p, *groups[p])
+		mu.Lock()
+		all = append(all, es...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(all, func(x, y starling.AuthorEntry) int { return cmp.Compare(y.ID, x.ID) })
+	if len(all) > s.homeCap+homeSlack {
+		all = all[:s.homeCap+homeSlack]
+	}
+	pt.installHome(viewer, gen, all)
+	return nil
+}
+
+// mergeBig merges the statuses of followed accounts merged at read time
+// into a page of the home list.
+func (s *Service) mergeBig(ctx context.Context, viewer starling.ID, bigs []starling.ID, reblogs []bool, p starling.Page, limit int, page []starling.ID) ([]starling.ID, error) {
+	groups := map[int]*starling.AuthorQuery{}
+	for i, a := range bigs {
+		part := partOf(a, s.n)
+		q := groups[part]
+		if q == nil {
+			q = &starling.AuthorQuery{Viewer: viewer, Home: true, Page: starling.Page{MaxID: p.MaxID, SinceID: p.SinceID, MinID: p.MinID, Limit: limit}}
+			groups[part] = q
+		}
+		q.Authors, q.Reblogs = append(q.Authors, a), append(q.Reblogs, reblogs[i])
+	}
+	lists := [][]starling.ID{page}
+	var mu sync.Mutex
+	err := gather(keys(groups), func(part int) error {
+		es, err := s.parts.AuthorStatuses(ctx, part, *groups[part])
+		ids := make([]starling.ID, len(es))
+		for i, e := range es {
+			ids[i] = e.ID
+		}
+		mu.Lock()
+		lists = append(lists, ids)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mergeNewest(lists, limit, p.MinID != 0), nil
+}
+
+// AccountStatuses returns an account's statuses (and reblogs) the viewer
+// may see, from the account's partition.
 func (s *Service) AccountStatuses(ctx context.Context, viewer, account starling.ID, q starling.AccountStatusesQuery) ([]*starling.Status, error) {
+	pt, ok, err := s.viewerPart(ctx, viewer)
+	if !ok {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.AccountStatuses(ctx, viewer, account, q)
+	}
 	if _, err := s.profiles.one(ctx, account); err != nil {
 		return nil, err
 	}
@@ -387,100 +531,117 @@ func (s *Service) AccountStatuses(ctx context.Context, viewer, account starling.
 		return []*starling.Status{}, nil
 	}
 	tag := strings.ToLower(strings.TrimPrefix(q.Tagged, "#"))
-	v := s.v()
 	limit := clampLimit(q.Limit, statusesLimit)
-	c := newCollected(limit)
-	v.mu.RLock()
-	ids := pageIDs(v.byAuthor[account].idsOrNil(), q.Page, limit, func(id starling.ID) bool {
-		st := v.posts[id]
-		switch {
-		case st == nil || !v.canSee(viewer, st):
-			return false
-		case q.ExcludeReblogs && st.ReblogOfID != 0:
-			return false
-		case q.ExcludeReplies && st.InReplyToID != 0 && st.InReplyToAccountID != st.AccountID:
-			return false
-		case q.OnlyMedia && len(v.original(st).MediaIDs) == 0:
-			return false
-		case tag != "" && !slices.Contains(v.original(st).Tags, tag):
-			return false
+	aq := starling.AuthorQuery{Authors: []starling.ID{account}, Viewer: viewer, Page: q.Page,
+		ExcludeReplies: q.ExcludeReplies, ExcludeReblogs: q.ExcludeReblogs}
+	filtered := tag != "" || q.OnlyMedia
+	out := []*starling.Status{}
+	// Filters that need the statuses' bodies are applied after reading:
+	// read until the page is full or the list ends (a bounded number of
+	// rounds).
+	for round := 0; round < 8; round++ {
+		aq.Page.Limit = limit
+		if filtered {
+			aq.Page.Limit = 4 * limit
 		}
-		return true
-	})
-	for _, id := range ids {
-		v.collect(c, viewer, v.posts[id])
-	}
-	v.mu.RUnlock()
-	return s.finish(ctx, c)
-}
-
-// original returns the reblogged status of a wrapper, or st itself.
-func (v *view) original(st *starling.Status) *starling.Status {
-	if st.ReblogOfID != 0 {
-		if o := v.posts[st.ReblogOfID]; o != nil {
-			return o
+		es, err := s.parts.AuthorStatuses(ctx, partOf(account, s.n), aq)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]starling.ID, len(es))
+		for i, e := range es {
+			ids[i] = e.ID
+		}
+		sts, err := s.hydrate(ctx, pt, viewer, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range sts {
+			o := st
+			if st.Reblog != nil {
+				o = st.Reblog
+			}
+			if (q.OnlyMedia && len(o.MediaIDs) == 0) || (tag != "" && !slices.Contains(o.Tags, tag)) {
+				continue
+			}
+			if len(out) < limit {
+				out = append(out, st)
+			}
+		}
+		if !filtered || len(out) >= limit || len(es) < aq.Page.Limit {
+			break
+		}
+		if aq.Page.MinID != 0 {
+			aq.Page.MinID = es[0].ID
+		} else {
+			aq.Page.MaxID = es[len(es)-1].ID
 		}
 	}
-	return st
+	return out, nil
 }
 
 // PublicTimeline returns public statuses (no replies to others, no reblogs),
-// newest first. Every account is local, so local=true changes nothing and
-// remote=true is empty.
+// newest first, gathered from every partition. Every account is local, so
+// local=true changes nothing and remote=true is empty.
 func (s *Service) PublicTimeline(ctx context.Context, viewer starling.ID, q starling.TimelineQuery) ([]*starling.Status, error) {
-	if q.Remote {
-		return []*starling.Status{}, nil
-	}
-	v := s.v()
-	return s.timeline(ctx, v, viewer, &v.public, q)
+	return s.timeline(ctx, viewer, "", q)
 }
 
 // TagTimeline returns public statuses with a hashtag.
 func (s *Service) TagTimeline(ctx context.Context, viewer starling.ID, tag string, q starling.TimelineQuery) ([]*starling.Status, error) {
+	tag = strings.ToLower(strings.TrimPrefix(tag, "#"))
+	if tag == "" {
+		return []*starling.Status{}, nil
+	}
+	return s.timeline(ctx, viewer, tag, q)
+}
+
+// timeline merges a page of the public (or a hashtag's) timeline from every
+// partition. A partition whose holder does not answer fails the read: a
+// timeline missing a partition's statuses would look complete.
+func (s *Service) timeline(ctx context.Context, viewer starling.ID, tag string, q starling.TimelineQuery) ([]*starling.Status, error) {
+	pt, ok, err := s.viewerPart(ctx, viewer)
+	if !ok {
+		if err != nil {
+			return nil, err
+		}
+		if tag != "" {
+			return s.remote.TagTimeline(ctx, viewer, tag, q)
+		}
+		return s.remote.PublicTimeline(ctx, viewer, q)
+	}
 	if q.Remote {
 		return []*starling.Status{}, nil
 	}
-	tag = strings.ToLower(strings.TrimPrefix(tag, "#"))
-	v := s.v()
-	v.mu.RLock()
-	l := v.tags[tag]
-	v.mu.RUnlock()
-	if l == nil {
-		return []*starling.Status{}, nil
-	}
-	return s.timeline(ctx, v, viewer, l, q)
-}
-
-// timeline pages the public statuses of l, a list of v.
-func (s *Service) timeline(ctx context.Context, v *view, viewer starling.ID, l *idList, q starling.TimelineQuery) ([]*starling.Status, error) {
 	limit := clampLimit(q.Limit, statusesLimit)
-	c := newCollected(limit)
-	v.mu.RLock()
-	ids := pageIDs(l.ids, q.Page, limit, func(id starling.ID) bool {
-		st := v.posts[id]
-		return st != nil && st.Visibility == starling.Public && (!q.OnlyMedia || len(st.MediaIDs) > 0)
+	page := q.Page
+	page.Limit = limit
+	lists := make([][]starling.ID, s.n)
+	err = gather(s.allParts(), func(p int) error {
+		ids, err := s.parts.Timeline(ctx, p, tag, q.OnlyMedia, page)
+		lists[p] = ids
+		return err
 	})
-	for _, id := range ids {
-		v.collect(c, viewer, v.posts[id])
+	if err != nil {
+		return nil, err
 	}
-	v.mu.RUnlock()
-	return s.finish(ctx, c)
+	return s.hydrate(ctx, pt, viewer, mergeNewest(lists, limit, q.MinID != 0))
 }
 
 // FavouritedBy lists who favourited a status.
 func (s *Service) FavouritedBy(ctx context.Context, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	return s.interactions(ctx, viewer, id, p, func(v *view) map[starling.ID]*edgeList { return v.favs })
+	return s.interactions(ctx, viewer, id, starling.EdgeFavourites, p)
 }
 
 // RebloggedBy lists who reblogged a status.
 func (s *Service) RebloggedBy(ctx context.Context, viewer, id starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	return s.interactions(ctx, viewer, id, p, func(v *view) map[starling.ID]*edgeList { return v.boosts })
+	return s.interactions(ctx, viewer, id, starling.EdgeReblogs, p)
 }
 
-// interactions lists the accounts of the edges pick returns for a status
-// the viewer may see (for a reblog, of the original: interactions are
-// stored on it).
-func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p starling.Page, pick func(*view) map[starling.ID]*edgeList) (*starling.AccountPage, error) {
+// interactions lists the accounts of a status's favourites or reblogs,
+// for a viewer who may see it (for a reblog, of the original: interactions
+// are stored on it).
+func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, kind string, p starling.Page) (*starling.AccountPage, error) {
 	st, err := s.Status(ctx, viewer, id)
 	if err != nil {
 		return nil, err
@@ -488,24 +649,19 @@ func (s *Service) interactions(ctx context.Context, viewer, id starling.ID, p st
 	if st.ReblogOfID != 0 {
 		id = st.ReblogOfID
 	}
-	return s.edgePage(ctx, pick, id, p)
+	return s.edgePage(ctx, kind, id, p)
 }
 
-// edgePage pages the edge list of key in the map pick selects from the
-// view and hydrates its accounts.
-func (s *Service) edgePage(ctx context.Context, pick func(*view) map[starling.ID]*edgeList, key starling.ID, p starling.Page) (*starling.AccountPage, error) {
-	v := s.v()
-	v.mu.RLock()
-	es := pageEdges(pick(v)[key], p, clampLimit(p.Limit, accountsLimit))
-	v.mu.RUnlock()
-	return s.accountPage(ctx, es)
-}
-
-// accountPage hydrates the accounts of a page of edges.
-func (s *Service) accountPage(ctx context.Context, es []edge) (*starling.AccountPage, error) {
+// edgePage pages a relationship list from its partition and hydrates its
+// accounts.
+func (s *Service) edgePage(ctx context.Context, kind string, key starling.ID, p starling.Page) (*starling.AccountPage, error) {
+	es, err := s.parts.Edges(ctx, partOf(key, s.n), kind, key, p)
+	if err != nil {
+		return nil, err
+	}
 	ids := make([]starling.ID, len(es))
 	for i, e := range es {
-		ids[i] = e.account
+		ids[i] = e.Account
 	}
 	accts, err := s.Accounts(ctx, ids)
 	if err != nil {
@@ -517,35 +673,32 @@ func (s *Service) accountPage(ctx context.Context, es []edge) (*starling.Account
 	}
 	page := &starling.AccountPage{Accounts: []*starling.Account{}, Cursors: []starling.ID{}}
 	for _, e := range es {
-		if a := byID[e.account]; a != nil {
+		if a := byID[e.Account]; a != nil {
 			page.Accounts = append(page.Accounts, a)
-			page.Cursors = append(page.Cursors, e.id)
+			page.Cursors = append(page.Cursors, e.ID)
 		}
 	}
 	return page, nil
 }
 
-// Accounts returns profiles with counters.
+// Accounts returns profiles with counters, in order.
 func (s *Service) Accounts(ctx context.Context, ids []starling.ID) ([]*starling.Account, error) {
 	if len(ids) > 1000 {
 		return nil, starling.Errorf(starling.Invalid, "too many accounts requested")
 	}
-	profiles, err := s.profiles.get(ctx, ids)
+	counts, err := s.countsOf(ctx, nil, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID, err := s.accountsWith(ctx, ids, counts)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*starling.Account, 0, len(ids))
-	v := s.v()
-	v.mu.RLock()
 	for _, id := range ids {
-		p := profiles[id]
-		if p == nil {
-			continue
+		if a := byID[id]; a != nil {
+			out = append(out, a)
 		}
-		a := *p
-		v.countAccount(&a)
-		out = append(out, &a)
 	}
-	v.mu.RUnlock()
 	return out, nil
 }

@@ -97,18 +97,49 @@ type postRecord struct {
 	ReplyTo        starling.ID         `json:"reply_to,omitempty"`
 	ReplyToAccount starling.ID         `json:"reply_to_account,omitempty"`
 	ReblogOf       starling.ID         `json:"reblog_of,omitempty"`
-	Mentions       []starling.Mention  `json:"mentions,omitempty"`
-	Tags           []string            `json:"tags,omitempty"`
-	Media          []starling.ID       `json:"media,omitempty"`
-	AppName        string              `json:"app_name,omitempty"`
-	AppWebsite     string              `json:"app_website,omitempty"`
+	// ReblogOfAccount is the author of ReblogOf; Root the first status of
+	// the conversation a reply belongs to. Records written before they
+	// existed lack them (Root then falls back to ReplyTo).
+	ReblogOfAccount starling.ID        `json:"reblog_of_account,omitempty"`
+	Root            starling.ID        `json:"root,omitempty"`
+	Mentions        []starling.Mention `json:"mentions,omitempty"`
+	Tags            []string           `json:"tags,omitempty"`
+	Media           []starling.ID      `json:"media,omitempty"`
+	AppName         string             `json:"app_name,omitempty"`
+	AppWebsite      string             `json:"app_website,omitempty"`
+	// Untagged are the hashtags an edited status had and no longer has
+	// (all of them, across its edits): the views drop it from their lists.
+	Untagged []string `json:"untagged,omitempty"`
+	// Deleted marks a deleted status's tombstone: the record stays (with
+	// what the views need to forget it) for tombstoneTTL, then expires.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// root returns the conversation a status belongs to: its own ID for a
+// status that replies to nothing.
+func (r *postRecord) root() starling.ID {
+	switch {
+	case r.Root != 0:
+		return r.Root
+	case r.ReplyTo != 0:
+		return r.ReplyTo
+	}
+	return r.ID
+}
+
+// tombstone returns what a deleted status's record keeps: what the views
+// need to remove it everywhere, not its text.
+func (r *postRecord) tombstone() *postRecord {
+	return &postRecord{ID: r.ID, Account: r.Account, Created: r.Created, Visibility: r.Visibility,
+		ReplyTo: r.ReplyTo, ReplyToAccount: r.ReplyToAccount, ReblogOf: r.ReblogOf, ReblogOfAccount: r.ReblogOfAccount,
+		Root: r.Root, Mentions: r.Mentions, Tags: r.Tags, Deleted: true}
 }
 
 func (r *postRecord) status(rev uint64) *starling.Status {
 	return &starling.Status{
 		ID: r.ID, AccountID: r.Account, CreatedAt: r.Created, EditedAt: r.Edited, Text: r.Text, Content: r.Content,
 		SpoilerText: r.Spoiler, Sensitive: r.Sensitive, Visibility: r.Visibility, Language: r.Language,
-		InReplyToID: r.ReplyTo, InReplyToAccountID: r.ReplyToAccount, ReblogOfID: r.ReblogOf,
+		InReplyToID: r.ReplyTo, InReplyToAccountID: r.ReplyToAccount, ReblogOfID: r.ReblogOf, Root: r.root(),
 		Mentions: r.Mentions, Tags: r.Tags, MediaIDs: r.Media, AppName: r.AppName, AppWebsite: r.AppWebsite, Revision: rev,
 	}
 }

@@ -1,12 +1,17 @@
 // Package feed is Starling's Feed service: statuses, favourites, reblogs,
 // the follow graph and timelines.
 //
-// Source of truth lives in the partitioned "feed" table (see records.go for
+// Source of truth lives in the partitioned "feed" table (records.go lists
 // its keys). Everything else — home, account, public and tag timelines,
-// reply trees, counters — is derived: each Feed instance replays the table's
-// streams into an in-memory view at start and keeps consuming them, so a
-// post's record is also its fan-out event, fan-out is asynchronous and
-// idempotent, and any instance can answer any read from memory. Accounts
+// reply trees, counters — is derived, and split into view partitions, the
+// table's partitions: an account's lists live in the partition of its ID
+// (part.go). Each Feed instance serves the partitions whose leases it holds
+// (package shard), loads one from its latest snapshot plus the streams'
+// tail (snapshot.go), and keeps it current by following every stream of
+// the table once per node (dispatch.go): a post's record is its fan-out
+// event, and each partition delivers it to its own accounts' homes. A call
+// made for an account runs where its partition is served (route.go);
+// status bodies come from a bounded per-node cache (bodies.go). Accounts
 // with more followers than a threshold are merged into home timelines at
 // read time instead of being fanned out.
 package feed
@@ -24,12 +29,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/content"
 	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/shard"
 	"github.com/starling-social/starling/telemetry"
 )
 
@@ -43,6 +46,9 @@ const (
 	defaultHomeCap    = 800
 	DefaultThreshold  = 10_000
 	maxIdempotencyKey = 256
+	// tombstoneTTL is how long a deleted status's tombstone stays in the
+	// table: far longer than any snapshot a view restarts from is old.
+	tombstoneTTL = 7 * 24 * time.Hour
 )
 
 // The errors the service returns as Mastodon words them.
@@ -77,6 +83,26 @@ type Config struct {
 	FanoutThreshold int
 	// HomeCap is the length of a home timeline (default 800).
 	HomeCap int
+	// Member names this instance among the Feed instances (the node's
+	// name: unique, stable across restarts).
+	Member string
+	// Remote carries calls for accounts whose partition another instance
+	// serves; Peers asks other instances for their partitions' data. Nil
+	// when this is the only instance (every call is answered here).
+	Remote starling.FeedService
+	Peers  starling.FeedPartitions
+	// Expose makes a partition this instance serves reachable by the
+	// others (the transport's per-partition endpoints, answering for svc
+	// and parts); it returns the function that withdraws it. Nil: nothing
+	// to expose.
+	Expose func(p int, svc starling.FeedService, parts starling.FeedPartitions) (withdraw func(), err error)
+	// BodyCache bounds the status body cache in bytes (default 256 MiB);
+	// ProfileCache the profile cache (default 64 MiB).
+	BodyCache    int64
+	ProfileCache int64
+	// SnapshotEvery is how often each served partition's view is written
+	// to the engine when it changed (default 30s; negative: never).
+	SnapshotEvery time.Duration
 }
 
 // Service is the local implementation of starling.FeedService.
@@ -89,97 +115,136 @@ type Service struct {
 	log      *slog.Logger
 	base     string
 	host     string
-	current  atomic.Pointer[view]
+	n        int
+	homeCap  int
+	thresh   int
 	profiles *profiles
-	replayMu sync.Mutex
-	replay   *engine.Replayer
-	ready    chan struct{}
-	stopped  chan struct{}
-	now      func() time.Time
+	bodies   *bodies
+	disp     *dispatcher
+	snaps    *engine.Snapshots
+	owners   *shard.Manager
+	remote   starling.FeedService
+	peers    starling.FeedPartitions
+	parts    partitions
+	expose   func(int, starling.FeedService, starling.FeedPartitions) (func(), error)
+	counts   *countCache
+	snapEv   time.Duration
+
+	serving   [64]atomic.Pointer[part]
+	mu        sync.Mutex
+	withdraws map[int]func()
+	stopped   chan struct{}
+	loops     sync.WaitGroup
+	now       func() time.Time
 }
 
 var _ starling.FeedService = (*Service)(nil)
 
-// New creates the feed table if needed and starts replaying it into the
-// view. The service answers once WaitReady returns. Close stops it.
+// New starts the Feed service: it creates the feed table if needed, starts
+// following its streams and starts taking part in the partitions' leases.
+// The service answers once WaitReady returns. Close stops it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	tab, err := openTable(ctx, cfg.Engine)
 	if err != nil {
 		return nil, err
 	}
-	threshold := cfg.FanoutThreshold
-	switch {
-	case threshold == 0:
-		threshold = DefaultThreshold
-	case threshold < 0:
-		threshold = 0
-	}
-	homeCap := cfg.HomeCap
-	if homeCap == 0 {
-		homeCap = defaultHomeCap
+	if tab.Partitions() > len((&Service{}).serving) {
+		return nil, fmt.Errorf("feed: at most %d partitions", len((&Service{}).serving))
 	}
 	s := &Service{
 		eng: cfg.Engine, tab: tab, ids: cfg.IDs, media: cfg.Media, tel: cfg.Telemetry,
 		log:  cfg.Telemetry.Log.With("service", "feed"),
 		base: strings.TrimRight(cfg.PublicURL.String(), "/"), host: cfg.PublicURL.Host,
-		now: time.Now, stopped: make(chan struct{}),
+		n: tab.Partitions(), homeCap: cmp0(cfg.HomeCap, defaultHomeCap), thresh: threshold(cfg.FanoutThreshold),
+		remote: cfg.Remote, peers: cfg.Peers, expose: cfg.Expose, counts: newCountCache(100_000, 2*time.Second),
+		snapEv: cfg.SnapshotEvery, withdraws: map[int]func(){}, stopped: make(chan struct{}), now: time.Now,
 	}
-	s.current.Store(newView(threshold, homeCap))
-	if s.profiles, err = newProfiles(cfg.Engine, cfg.Auth, 500_000); err != nil {
+	s.parts = partitions{s: s}
+	if s.snapEv == 0 {
+		s.snapEv = 30 * time.Second
+	}
+	if s.profiles, err = newProfiles(cfg.Engine, cfg.Auth, cmp0(cfg.ProfileCache, 64<<20)); err != nil {
 		return nil, err
 	}
-	if s.replay, s.ready, err = s.startReplay(ctx, s.v()); err != nil {
+	s.bodies = newBodies(tab, cfg.BodyCache)
+	if s.snaps, err = cfg.Engine.Snapshots(ctx, "feed"); err != nil {
 		s.profiles.close()
 		return nil, err
 	}
+	if s.disp, err = newDispatcher(ctx, tab, s.bodies, s.tel, s.log, s.publishLive); err != nil {
+		s.profiles.close()
+		return nil, err
+	}
+	member := cfg.Member
+	if member == "" {
+		member = cfg.Engine.NodeName()
+	}
+	s.owners, err = shard.Start(ctx, shard.Config{Engine: cfg.Engine, Service: "feed", Partitions: s.n, Member: member,
+		Hooks: hooks{s}, Telemetry: cfg.Telemetry})
+	if err != nil {
+		s.disp.stop()
+		s.profiles.close()
+		return nil, err
+	}
+	for _, r := range []string{"ok", "error"} {
+		s.tel.Metrics.ViewSnapshots.WithLabelValues("feed", r) // exported from the start, at 0
+	}
+	s.loops.Add(2)
+	go s.snapshotLoop()
+	go s.reportLoop()
 	return s, nil
 }
 
-// v returns the view reads and writes use now.
-func (s *Service) v() *view { return s.current.Load() }
-
-// WaitReady waits until the initial replay is applied and the view is live.
-func (s *Service) WaitReady(ctx context.Context) error {
-	select {
-	case <-s.ready:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("feed view not caught up: %w", ctx.Err())
+func cmp0[T int | int64](v, def T) T {
+	if v == 0 {
+		return def
 	}
+	return v
 }
 
-// Close stops consuming.
+func threshold(t int) int {
+	switch {
+	case t == 0:
+		return DefaultThreshold
+	case t < 0:
+		return 0
+	}
+	return t
+}
+
+// WaitReady waits until this instance serves the partitions assigned to it
+// that nobody served when it started (on a single node: all of them).
+func (s *Service) WaitReady(ctx context.Context) error { return s.owners.WaitReady(ctx) }
+
+// Ready reports whether WaitReady would return at once.
+func (s *Service) Ready() bool { return s.owners.Ready() }
+
+// Close hands the partitions this instance serves over to the others
+// (after a last snapshot) and stops.
 func (s *Service) Close() {
+	select {
+	case <-s.stopped:
+		return
+	default:
+	}
 	close(s.stopped)
-	s.replayMu.Lock()
-	s.replay.Stop()
-	s.replayMu.Unlock()
+	s.loops.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s.owners.Close(ctx)
+	s.disp.stop()
 	s.profiles.close()
 }
 
-// Ready reports whether the view is live.
-func (s *Service) Ready() bool {
-	select {
-	case <-s.ready:
-		return true
-	default:
-		return false
-	}
-}
+// Drain hands every partition over to the other instances and waits until
+// this one serves none.
+func (s *Service) Drain(ctx context.Context) error { return s.owners.Drain(ctx) }
+
+// ViewLag returns how many messages of the feed table this node's
+// followers have not yet applied: the backlog of the asynchronous fan-out.
+func (s *Service) ViewLag(ctx context.Context) uint64 { return s.disp.lag(ctx) }
 
 // --- writing ---
-
-// apply applies this node's own write to its view at once (the stream
-// delivers it again later; applying is idempotent). The write's trace
-// context travels with it, so its fan-out appears in the request's trace.
-func (s *Service) apply(ctx context.Context, key string, rev uint64, data []byte, deleted bool) {
-	var h nats.Header
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		h = nats.Header{}
-		telemetry.Inject(ctx, map[string][]string(h))
-	}
-	s.applyTo(s.v(), []engine.Change{{Key: key, Seq: rev, At: s.now(), Value: data, Deleted: deleted, Header: h}})
-}
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
@@ -189,10 +254,23 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// wrote waits until this node's view has applied a write to key at rev, so
+// the writer reads its own write. It reports false when the view did not
+// get it in time (its stream's consumer is recovering from a failure):
+// the caller then answers from what it wrote.
+func (s *Service) wrote(ctx context.Context, key string, rev uint64) bool {
+	return s.disp.waitApplied(ctx, s.tab.Partition(key), rev)
+}
+
 // CreateStatus validates, renders and stores a status. The stored record is
-// the fan-out event; this node's view applies it at once, so the author
-// sees it on this node's timelines immediately.
+// the fan-out event; it returns once this node's view has applied it.
 func (s *Service) CreateStatus(ctx context.Context, author starling.ID, in starling.NewStatus) (*starling.Status, error) {
+	if pt, err := s.route(ctx, author); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.CreateStatus(ctx, author, in)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.CreateStatus")
 	defer span.End()
 	if len(in.IdempotencyKey) > maxIdempotencyKey {
@@ -215,22 +293,22 @@ func (s *Service) CreateStatus(ctx context.Context, author starling.ID, in starl
 	return s.storePost(ctx, author, rec, true)
 }
 
-// storePost writes a new post record (and attaches its media), applies it
-// locally and returns it hydrated for its author.
+// storePost writes a new post record (and attaches its media) and returns
+// it hydrated for its author.
 func (s *Service) storePost(ctx context.Context, author starling.ID, rec *postRecord, attach bool) (*starling.Status, error) {
 	if attach && len(rec.Media) > 0 {
 		if err := s.media.Attach(ctx, author, rec.ID, rec.Media); err != nil {
 			return nil, err
 		}
 	}
-	data := mustJSON(rec)
-	rev, err := s.tab.Create(ctx, postKey(rec.ID), data, 0)
+	if rec.Root == 0 {
+		rec.Root = rec.root()
+	}
+	rev, err := s.tab.Create(ctx, postKey(rec.ID), mustJSON(rec), 0)
 	if err != nil {
 		return nil, err
 	}
-	s.apply(ctx, postKey(rec.ID), rev, data, false)
-	st := rec.status(rev)
-	s.publishLive(ctx, "update", st, s.audienceOf(st))
+	s.wrote(ctx, postKey(rec.ID), rev)
 	return s.Status(ctx, author, rec.ID)
 }
 
@@ -329,7 +407,7 @@ func (s *Service) buildPost(ctx context.Context, author *starling.Account, in st
 		if parent.ReblogOfID != 0 {
 			return nil, starling.Errorf(starling.Invalid, "Validation failed: cannot reply to a reblog")
 		}
-		rec.ReplyTo, rec.ReplyToAccount = parent.ID, parent.AccountID
+		rec.ReplyTo, rec.ReplyToAccount, rec.Root = parent.ID, parent.AccountID, parent.Root
 	}
 	if err := s.render(ctx, rec); err != nil {
 		return nil, err
@@ -368,15 +446,24 @@ func (s *Service) render(ctx context.Context, rec *postRecord) error {
 	return nil
 }
 
-// readPost reads a post record and its revision from the table.
+// readPost reads a live post record and its revision from the table.
 func (s *Service) readPost(ctx context.Context, id starling.ID) (*postRecord, uint64, error) {
 	rec, ent, err := getRecord[postRecord](ctx, s.tab, postKey(id))
+	if err == nil && rec.Deleted {
+		return nil, 0, errNotFound
+	}
 	return rec, ent.Revision, err
 }
 
 // EditStatus replaces a status's text, content warning, sensitivity,
 // language and media.
 func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e starling.StatusEdit) (*starling.Status, error) {
+	if pt, err := s.route(ctx, author); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.EditStatus(ctx, author, id, e)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.EditStatus")
 	defer span.End()
 	for attempt := 0; attempt < 3; attempt++ {
@@ -396,29 +483,30 @@ func (s *Service) EditStatus(ctx context.Context, author, id starling.ID, e star
 		if err != nil {
 			return nil, err
 		}
-		newMedia := without(upd.Media, rec.Media)
-		if len(newMedia) > 0 {
+		if newMedia := without(upd.Media, rec.Media); len(newMedia) > 0 {
 			if err := s.media.Attach(ctx, author, id, newMedia); err != nil {
 				return nil, err
 			}
 		}
 		edited := s.now().UTC()
 		upd.ID, upd.Created, upd.Edited = rec.ID, rec.Created, &edited
-		upd.ReplyTo, upd.ReplyToAccount, upd.AppName, upd.AppWebsite = rec.ReplyTo, rec.ReplyToAccount, rec.AppName, rec.AppWebsite
+		upd.ReplyTo, upd.ReplyToAccount, upd.Root, upd.AppName, upd.AppWebsite = rec.ReplyTo, rec.ReplyToAccount, rec.Root, rec.AppName, rec.AppWebsite
+		for _, t := range append(rec.Untagged, rec.Tags...) {
+			if !slices.Contains(upd.Tags, t) && !slices.Contains(upd.Untagged, t) {
+				upd.Untagged = append(upd.Untagged, t)
+			}
+		}
 		if e.Language == "" {
 			upd.Language = rec.Language
 		}
-		data := mustJSON(upd)
-		nrev, err := s.tab.Update(ctx, postKey(id), data, rev)
+		nrev, err := s.tab.Update(ctx, postKey(id), mustJSON(upd), rev)
 		if starling.IsCode(err, starling.Conflict) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		s.apply(ctx, postKey(id), nrev, data, false)
-		st := upd.status(nrev)
-		s.publishLive(ctx, "status.update", st, s.audienceOf(st))
+		s.wrote(ctx, postKey(id), nrev)
 		return s.Status(ctx, author, id)
 	}
 	return nil, errConflict
@@ -436,7 +524,15 @@ func without(ids, remove []starling.ID) []starling.ID {
 }
 
 // DeleteStatus deletes a status, its reblogs, favourites and reblog claims.
+// The status's record becomes a tombstone (what the views need to remove
+// it everywhere), which expires after tombstoneTTL.
 func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*starling.Status, error) {
+	if pt, err := s.route(ctx, author); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.DeleteStatus(ctx, author, id)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.DeleteStatus")
 	defer span.End()
 	st, err := s.Status(ctx, author, id)
@@ -450,73 +546,94 @@ func (s *Service) DeleteStatus(ctx context.Context, author, id starling.ID) (*st
 	if err != nil {
 		return nil, err
 	}
-	audience := s.audienceOf(rec.status(rev))
-	if err := s.tab.Delete(ctx, postKey(id), rev); err != nil {
+	if err := s.bury(ctx, rec, rev); err != nil {
 		return nil, err
 	}
-	s.apply(ctx, postKey(id), rev+1, nil, true)
-	s.publishLive(ctx, "delete", rec.status(rev), audience)
 	if st.ReblogOfID != 0 {
-		if err := s.deleteKey(ctx, boostKey(st.ReblogOfID, author)); err != nil {
+		if _, err := s.deleteKey(ctx, boostKey(st.ReblogOfID, author)); err != nil {
 			s.log.WarnContext(ctx, "delete reblog claim", "status", id, "err", err)
 		}
 	}
 	s.cleanUpAfter(ctx, id)
-	return st, nil
+	src := *st
+	src.Text = rec.Text
+	return &src, nil
+}
+
+// bury replaces a post record at rev with its tombstone.
+func (s *Service) bury(ctx context.Context, rec *postRecord, rev uint64) error {
+	nrev, _, err := s.tab.PutWith(ctx, postKey(rec.ID), mustJSON(rec.tombstone()), engine.PutOptions{ExpectRevision: &rev, TTL: tombstoneTTL})
+	if err != nil {
+		return err
+	}
+	s.wrote(ctx, postKey(rec.ID), nrev)
+	return nil
 }
 
 // cleanUpAfter deletes the records that hang off a deleted status: its
-// favourites, reblog claims and reblog wrappers. It is best effort: the view
-// already ignores them, and a failure leaves only unreachable records.
+// favourites, reblog claims and reblog wrappers. It is best effort: the
+// views already ignore them, and a failure leaves only unreachable records.
 func (s *Service) cleanUpAfter(ctx context.Context, id starling.ID) {
-	v := s.v()
-	v.mu.RLock()
-	var favs, boosts []edge
-	if l := v.favs[id]; l != nil {
-		favs = append(favs, l.edges...)
-	}
-	if l := v.boosts[id]; l != nil {
-		boosts = append(boosts, l.edges...)
-	}
-	v.mu.RUnlock()
 	ctx = context.WithoutCancel(ctx)
-	for _, e := range favs {
-		if err := s.deleteKey(ctx, favKey(id, e.account)); err != nil {
-			s.log.WarnContext(ctx, "delete favourite of deleted status", "status", id, "err", err)
-		}
-	}
-	for _, e := range boosts {
-		if err := s.deleteKey(ctx, postKey(e.id)); err != nil {
-			s.log.WarnContext(ctx, "delete reblog of deleted status", "status", id, "err", err)
-		}
-		if err := s.deleteKey(ctx, boostKey(id, e.account)); err != nil {
-			s.log.WarnContext(ctx, "delete reblog claim of deleted status", "status", id, "err", err)
+	p := partOf(id, s.n)
+	for _, kind := range []string{starling.EdgeFavourites, starling.EdgeReblogs} {
+		var page starling.Page
+		for range 50 {
+			es, err := s.parts.Edges(ctx, p, kind, id, starling.Page{MaxID: page.MaxID, Limit: accountsLimit * 2})
+			if err != nil {
+				s.log.WarnContext(ctx, "list interactions of a deleted status", "status", id, "err", err)
+				break
+			}
+			for _, e := range es {
+				s.cleanUpEdge(ctx, id, kind, e)
+			}
+			if len(es) < accountsLimit*2 {
+				break
+			}
+			page.MaxID = es[len(es)-1].ID
 		}
 	}
 }
 
-// deleteKey deletes a record at the revision it has now and applies the
-// deletion to this node's view. A missing record is not an error.
-func (s *Service) deleteKey(ctx context.Context, key string) error {
+func (s *Service) cleanUpEdge(ctx context.Context, id starling.ID, kind string, e starling.Edge) {
+	if kind == starling.EdgeFavourites {
+		if _, err := s.deleteKey(ctx, favKey(id, e.Account)); err != nil {
+			s.log.WarnContext(ctx, "delete favourite of deleted status", "status", id, "err", err)
+		}
+		return
+	}
+	if rec, rev, err := s.readPost(ctx, e.ID); err == nil {
+		if err := s.bury(ctx, rec, rev); err != nil {
+			s.log.WarnContext(ctx, "delete reblog of deleted status", "status", id, "err", err)
+		}
+	}
+	if _, err := s.deleteKey(ctx, boostKey(id, e.Account)); err != nil {
+		s.log.WarnContext(ctx, "delete reblog claim of deleted status", "status", id, "err", err)
+	}
+}
+
+// deleteKey deletes a record at the revision it has now. A missing record
+// is not an error. It reports whether this node's view has applied the
+// deletion (see wrote).
+func (s *Service) deleteKey(ctx context.Context, key string) (applied bool, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		ent, err := s.tab.Get(ctx, key)
 		if starling.IsCode(err, starling.NotFound) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		err = s.tab.Delete(ctx, key, ent.Revision)
+		drev, err := s.tab.DeleteAt(ctx, key, ent.Revision)
 		if starling.IsCode(err, starling.Conflict) {
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		s.apply(ctx, key, ent.Revision+1, nil, true)
-		return nil
+		return s.wrote(ctx, key, drev), nil
 	}
-	return errConflict
+	return false, errConflict
 }
 
 // original returns the status an interaction with id acts on: the status,
@@ -529,20 +646,17 @@ func (s *Service) original(ctx context.Context, viewer, id starling.ID) (*starli
 	return s.Status(ctx, viewer, st.ReblogOfID)
 }
 
-// target is original's ID.
-func (s *Service) target(ctx context.Context, viewer, id starling.ID) (starling.ID, error) {
-	st, err := s.original(ctx, viewer, id)
-	if err != nil {
-		return 0, err
-	}
-	return st.ID, nil
-}
-
 // Favourite favourites a status the viewer may see; repeating it is harmless.
 func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
+	if pt, err := s.route(ctx, viewer); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.Favourite(ctx, viewer, id)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Favourite")
 	defer span.End()
-	target, err := s.target(ctx, viewer, id)
+	orig, err := s.original(ctx, viewer, id)
 	if err != nil {
 		return nil, err
 	}
@@ -550,42 +664,64 @@ func (s *Service) Favourite(ctx context.Context, viewer, id starling.ID) (*starl
 	if err != nil {
 		return nil, err
 	}
-	data := mustJSON(favRecord{ID: fid, Created: s.now().UTC()})
-	rev, err := s.tab.Create(ctx, favKey(target, viewer), data, 0)
+	key := favKey(orig.ID, viewer)
+	rev, err := s.tab.Create(ctx, key, mustJSON(favRecord{ID: fid, Created: s.now().UTC()}), 0)
 	switch {
 	case err == nil:
-		s.apply(ctx, favKey(target, viewer), rev, data, false)
 	case starling.IsCode(err, starling.Conflict):
-		// Favourited already, maybe through another node whose write this
-		// node's view has not received yet: apply the stored record, so
-		// the answer shows the favourite.
-		if ent, gerr := s.tab.Get(ctx, favKey(target, viewer)); gerr == nil {
-			s.apply(ctx, favKey(target, viewer), ent.Revision, ent.Value, false)
+		// Favourited already (a retry, or through another node): wait for
+		// the stored record, so the answer shows the favourite.
+		ent, gerr := s.tab.Get(ctx, key)
+		if gerr != nil {
+			return nil, gerr
 		}
+		rev = ent.Revision
 	default:
 		return nil, err
 	}
-	return s.Status(ctx, viewer, target)
+	applied := s.wrote(ctx, key, rev)
+	st, err := s.Status(ctx, viewer, orig.ID)
+	if err == nil && !applied && st.Viewer != nil {
+		st.Viewer.Favourited = true // stored; this node's view has not caught up yet
+	}
+	return st, err
 }
 
 // Unfavourite removes a favourite; repeating it is harmless.
 func (s *Service) Unfavourite(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
+	if pt, err := s.route(ctx, viewer); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.Unfavourite(ctx, viewer, id)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Unfavourite")
 	defer span.End()
-	target, err := s.target(ctx, viewer, id)
+	orig, err := s.original(ctx, viewer, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.deleteKey(ctx, favKey(target, viewer)); err != nil {
+	applied, err := s.deleteKey(ctx, favKey(orig.ID, viewer))
+	if err != nil {
 		return nil, err
 	}
-	return s.Status(ctx, viewer, target)
+	st, err := s.Status(ctx, viewer, orig.ID)
+	if err == nil && !applied && st.Viewer != nil {
+		st.Viewer.Favourited = false
+	}
+	return st, err
 }
 
 // Reblog boosts a status: a new wrapper status whose reblog is the original.
 // Direct statuses cannot be reblogged, private ones only by their author.
 // Reblogging twice returns the existing wrapper.
 func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starling.Visibility) (*starling.Status, error) {
+	if pt, err := s.route(ctx, viewer); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.Reblog(ctx, viewer, id, vis)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Reblog")
 	defer span.End()
 	orig, err := s.original(ctx, viewer, id)
@@ -608,34 +744,46 @@ func (s *Service) Reblog(ctx context.Context, viewer, id starling.ID, vis starli
 	if err != nil {
 		return nil, err
 	}
-	claim := mustJSON(boostRecord{Wrapper: wid})
-	crev, err := s.tab.Create(ctx, boostKey(orig.ID, viewer), claim, 0)
+	claimKey := boostKey(orig.ID, viewer)
+	crev, err := s.tab.Create(ctx, claimKey, mustJSON(boostRecord{Wrapper: wid}), 0)
+	var st *starling.Status
 	if starling.IsCode(err, starling.Conflict) {
 		// Already reblogged (or a concurrent retry): make sure the
 		// wrapper exists, then return it.
-		b, _, err := getRecord[boostRecord](ctx, s.tab, boostKey(orig.ID, viewer))
+		b, ent, err := getRecord[boostRecord](ctx, s.tab, claimKey)
 		if err != nil {
 			return nil, err
 		}
-		if st, err := s.Status(ctx, viewer, b.Wrapper); err == nil {
-			return st, nil
-		}
-		wid = b.Wrapper
+		crev, wid = ent.Revision, b.Wrapper
+		st, _ = s.Status(ctx, viewer, wid)
 	} else if err != nil {
 		return nil, err
-	} else {
-		s.apply(ctx, boostKey(orig.ID, viewer), crev, claim, false)
 	}
-	rec := &postRecord{ID: wid, Account: viewer, Created: s.now().UTC(), Visibility: vis, ReblogOf: orig.ID}
-	st, err := s.storePost(ctx, viewer, rec, false)
-	if starling.IsCode(err, starling.Conflict) {
-		return s.Status(ctx, viewer, wid)
+	applied := s.wrote(ctx, claimKey, crev)
+	if st == nil {
+		rec := &postRecord{ID: wid, Account: viewer, Created: s.now().UTC(), Visibility: vis, ReblogOf: orig.ID, ReblogOfAccount: orig.AccountID}
+		st, err = s.storePost(ctx, viewer, rec, false)
+		if starling.IsCode(err, starling.Conflict) {
+			st, err = s.Status(ctx, viewer, wid)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return st, err
+	if !applied && st.Viewer != nil {
+		st.Viewer.Reblogged = true // stored; this node's view has not caught up yet
+	}
+	return st, nil
 }
 
 // Unreblog removes the viewer's reblog of a status and returns the original.
 func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starling.Status, error) {
+	if pt, err := s.route(ctx, viewer); pt == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.remote.Unreblog(ctx, viewer, id)
+	}
 	ctx, span := s.tel.Tracer.Start(ctx, "feed.Unreblog")
 	defer span.End()
 	orig, err := s.original(ctx, viewer, id)
@@ -649,58 +797,45 @@ func (s *Service) Unreblog(ctx context.Context, viewer, id starling.ID) (*starli
 	if err != nil {
 		return nil, err
 	}
-	var wrapper *starling.Status
-	var audience []starling.ID
-	v := s.v()
-	v.mu.RLock()
-	if w := v.posts[b.Wrapper]; w != nil {
-		wrapper, audience = w, v.audience(w)
-	}
-	v.mu.RUnlock()
-	if err := s.deleteKey(ctx, postKey(b.Wrapper)); err != nil {
+	if rec, rev, err := s.readPost(ctx, b.Wrapper); err == nil {
+		if err := s.bury(ctx, rec, rev); err != nil {
+			return nil, err
+		}
+	} else if !starling.IsCode(err, starling.NotFound) {
 		return nil, err
 	}
-	if wrapper != nil {
-		s.publishLive(ctx, "delete", wrapper, audience)
-	}
-	if err := s.deleteKey(ctx, boostKey(orig.ID, viewer)); err != nil {
+	if _, err := s.deleteKey(ctx, boostKey(orig.ID, viewer)); err != nil {
 		return nil, err
 	}
 	return s.Status(ctx, viewer, orig.ID)
 }
 
-// Rebuild recomputes every derived structure (home timelines, counters,
-// per-author and tag lists) from the feed table into a fresh view, then
-// swaps it in. Reads keep using the old view until the new one is ready,
-// so a rebuild costs no downtime. It returns how long the replay took.
+// Rebuild recomputes every partition this node serves from the feed table
+// (its whole history, not a snapshot) into a fresh copy, then swaps it in.
+// Reads keep using the old copy until the new one is ready, so a rebuild
+// costs no downtime. It returns how long it took.
 func (s *Service) Rebuild(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
-	old := s.v()
-	nv := newView(old.threshold, old.homeCap)
-	r, ready, err := s.startReplay(ctx, nv)
-	if err != nil {
-		return 0, err
+	for _, p := range s.owners.Owned() {
+		old := s.holding(p)
+		if old == nil {
+			continue
+		}
+		fresh := newPart(p, s.n, s.thresh, s.homeCap)
+		fresh.quiet = true
+		s.disp.add(fresh) // fed beside old, which keeps answering meanwhile
+		if err := s.disp.catchUp(ctx, fresh); err != nil {
+			s.disp.remove(fresh)
+			return 0, fmt.Errorf("rebuild partition %d: %w", p, err)
+		}
+		if s.serving[p].CompareAndSwap(old, fresh) {
+			s.disp.remove(old)
+			fresh.speak()
+		} else {
+			s.disp.remove(fresh) // released meanwhile
+		}
 	}
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		r.Stop()
-		return 0, fmt.Errorf("rebuild: %w", ctx.Err())
-	}
-	s.replayMu.Lock()
-	prev := s.replay
-	s.replay = r
-	s.current.Store(nv)
-	s.replayMu.Unlock()
-	prev.Stop()
 	took := time.Since(start)
-	s.log.InfoContext(ctx, "feed view rebuilt", "took", took, "statuses", nv.size())
+	s.log.InfoContext(ctx, "feed view rebuilt", "took", took, "partitions", s.owners.Owned())
 	return took, nil
-}
-
-// size returns how many statuses the view holds.
-func (v *view) size() int {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return len(v.posts)
 }
