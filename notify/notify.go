@@ -4,8 +4,12 @@
 // Notifications are derived from feed events by a worker that consumes
 // them through a durable consumer group (at least once; every notification
 // has a deterministic key, created with compare-and-set, so a redelivered
-// event never makes a second one). Each instance replays the notify table
-// into an in-memory view and answers reads from it.
+// event never makes a second one). The notifications of an account live in
+// the notify table's partition of its ID; each partition's view is held by
+// one Notify instance at a time (package shard), loaded from its latest
+// snapshot plus its stream's tail, and answers that partition's reads
+// (view.go). A call for an account is answered where its partition is
+// served, and forwarded there otherwise.
 //
 // Keys of the partitioned "notify" table (partitioned by account):
 //
@@ -20,11 +24,15 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/shard"
 	"github.com/starling-social/starling/telemetry"
 )
 
@@ -37,18 +45,26 @@ const (
 
 // Service is the local implementation of starling.NotifyService.
 type Service struct {
-	cfg    Config
-	eng    *engine.Engine
-	tab    *engine.Table
-	ids    *engine.IDs
-	feed   starling.FeedService
-	tel    *telemetry.Telemetry
-	log    *slog.Logger
-	view   *view
-	replay *engine.Replayer
-	cancel context.CancelFunc
-	done   chan struct{}
-	now    func() time.Time
+	cfg     Config
+	eng     *engine.Engine
+	tab     *engine.Table
+	ids     *engine.IDs
+	feed    starling.FeedService
+	tel     *telemetry.Telemetry
+	log     *slog.Logger
+	n       int
+	snaps   *engine.Snapshots
+	owners  *shard.Manager
+	forget  *nats.Subscription
+	serving [64]atomic.Pointer[view]
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped chan struct{}
+	loops   sync.WaitGroup
+	now     func() time.Time
+
+	mu        sync.Mutex
+	withdraws map[int]func()
 }
 
 var _ starling.NotifyService = (*Service)(nil)
@@ -62,10 +78,21 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	Capacity  int           // notifications kept per account (default 5000)
 	TTL       time.Duration // notification lifetime (default 90 days)
+	// Member names this instance among the Notify instances (the node's
+	// name); Remote carries calls for accounts whose partition another
+	// instance serves (nil: this is the only instance); Expose makes a
+	// partition served here reachable by the others.
+	Member string
+	Remote starling.NotifyService
+	Expose func(p int, svc starling.NotifyService) (withdraw func(), err error)
+	// SnapshotEvery is how often each served partition is written to the
+	// engine when it changed (default 30s; negative: never).
+	SnapshotEvery time.Duration
 }
 
-// New creates the notify table if needed, replays it, and starts the worker
-// that turns feed events into notifications. Close stops it.
+// New creates the notify table if needed, takes part in the partitions'
+// leases, and starts the worker that turns feed events into notifications.
+// The service answers once WaitReady returns. Close stops it.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Capacity == 0 {
 		cfg.Capacity = DefaultCapacity
@@ -73,20 +100,36 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 30 * time.Second
+	}
 	tab, err := cfg.Engine.Table(ctx, engine.TableConfig{Name: "notify"})
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, eng: cfg.Engine, tab: tab, ids: cfg.IDs, feed: cfg.Feed, tel: cfg.Telemetry,
-		log: cfg.Telemetry.Log.With("service", "notify"), view: newView(cfg.Capacity), done: make(chan struct{}), now: time.Now}
-	if s.replay, err = tab.Replay(ctx, s.applyBatch); err != nil {
+	s := &Service{cfg: cfg, eng: cfg.Engine, tab: tab, ids: cfg.IDs, feed: cfg.Feed, tel: cfg.Telemetry, n: tab.Partitions(),
+		log: cfg.Telemetry.Log.With("service", "notify"), done: make(chan struct{}), stopped: make(chan struct{}),
+		now: time.Now, withdraws: map[int]func(){}}
+	if s.n > len(s.serving) {
+		return nil, fmt.Errorf("notify: at most %d partitions", len(s.serving))
+	}
+	if s.snaps, err = cfg.Engine.Snapshots(ctx, "notify"); err != nil {
 		return nil, err
 	}
-	select {
-	case <-s.replay.CaughtUp():
-	case <-ctx.Done():
-		s.replay.Stop()
-		return nil, fmt.Errorf("notify view not caught up: %w", ctx.Err())
+	if s.forget, err = cfg.Engine.Conn().Subscribe(subjectForget, s.onForget); err != nil {
+		return nil, err
+	}
+	member := cfg.Member
+	if member == "" {
+		member = cfg.Engine.NodeName()
+	}
+	if s.owners, err = shard.Start(ctx, shard.Config{Engine: cfg.Engine, Service: "notify", Partitions: s.n, Member: member,
+		Hooks: hooks{s}, Telemetry: cfg.Telemetry}); err != nil {
+		_ = s.forget.Unsubscribe()
+		return nil, err
+	}
+	for _, r := range []string{"ok", "error"} {
+		s.tel.Metrics.ViewSnapshots.WithLabelValues("notify", r)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -99,18 +142,68 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			s.log.Error("notification worker stopped", "err", err)
 		}
 	}()
+	s.loops.Add(1)
+	go s.snapshotLoop()
 	return s, nil
 }
 
-// ViewLag returns how many messages of the notify table the view's
-// consumers have not yet delivered (0 when unknown).
-func (s *Service) ViewLag(ctx context.Context) uint64 { return s.replay.Lag(ctx) }
+// WaitReady waits until this instance serves the partitions assigned to it
+// that nobody served when it started.
+func (s *Service) WaitReady(ctx context.Context) error { return s.owners.WaitReady(ctx) }
 
-// Close stops the worker and the view.
+// ViewLag returns how many messages of the notify table the followers of
+// the partitions served here have not yet applied (0 when unknown).
+func (s *Service) ViewLag(ctx context.Context) uint64 {
+	var n uint64
+	for p := range s.n {
+		if v := s.serving[p].Load(); v != nil && v.follower != nil {
+			n += v.follower.Pending(ctx)
+		}
+	}
+	return n
+}
+
+// Close stops the worker, hands the partitions over (after a snapshot) and
+// stops.
 func (s *Service) Close() {
+	select {
+	case <-s.stopped:
+		return
+	default:
+	}
+	close(s.stopped)
 	s.cancel()
 	<-s.done
-	s.replay.Stop()
+	s.loops.Wait()
+	_ = s.forget.Unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s.owners.Close(ctx)
+}
+
+// Drain hands every partition over to the other instances.
+func (s *Service) Drain(ctx context.Context) error { return s.owners.Drain(ctx) }
+
+// Held lists the partitions this instance owns and stands by for, with
+// the owned ones' estimated sizes.
+func (s *Service) Held() []shard.Holding {
+	return s.owners.Holdings(func(p int) int64 {
+		if v := s.serving[p].Load(); v != nil {
+			return v.bytes()
+		}
+		return 0
+	})
+}
+
+// ViewBytes estimates the memory of the partitions served here.
+func (s *Service) ViewBytes() int64 {
+	var n int64
+	for p := range s.n {
+		if v := s.serving[p].Load(); v != nil {
+			n += v.bytes()
+		}
+	}
+	return n
 }
 
 // record is a notification as stored.
@@ -130,49 +223,6 @@ func notifKey(recipient starling.ID, k string) string {
 	return fmt.Sprintf("notif.%d.%s", recipient, k)
 }
 
-// applyBatch applies changes of the notify table to the view.
-func (s *Service) applyBatch(batch []engine.Change) {
-	v := s.view
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, c := range batch {
-		if c.Seq <= v.seqs[c.Key] {
-			continue
-		}
-		v.seqs[c.Key] = c.Seq
-		parts := strings.SplitN(c.Key, ".", 3)
-		if len(parts) < 2 {
-			continue
-		}
-		recipient, err := starling.ParseID(parts[1])
-		if err != nil {
-			continue
-		}
-		switch parts[0] {
-		case "notif":
-			if len(parts) != 3 {
-				continue
-			}
-			if c.Deleted {
-				v.remove(recipient, parts[2])
-				delete(v.seqs, c.Key)
-				continue
-			}
-			var r record
-			if json.Unmarshal(c.Value, &r) != nil {
-				continue
-			}
-			v.put(recipient, &entry{key: parts[2], id: r.ID, typ: r.Type, account: r.Account, status: r.Status, createdMs: r.Created.UnixMilli()})
-		case "cleared":
-			var r clearedRecord
-			if !c.Deleted && json.Unmarshal(c.Value, &r) == nil {
-				v.clearBefore(recipient, r.Before)
-			}
-		}
-	}
-	s.tel.Metrics.ViewApplied.WithLabelValues("notify").Add(float64(len(batch)))
-}
-
 func wanted(q starling.NotificationQuery, e *entry) bool {
 	if len(q.Types) > 0 && !slices.Contains(q.Types, e.typ) {
 		return false
@@ -185,16 +235,19 @@ func wanted(q starling.NotificationQuery, e *entry) bool {
 
 // Notifications returns a page of the account's notifications, newest first.
 func (s *Service) Notifications(ctx context.Context, account starling.ID, q starling.NotificationQuery) ([]*starling.Notification, error) {
+	v, err := s.route(ctx, account)
+	if v == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.Remote.Notifications(ctx, account, q)
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = listLimit
 	}
 	limit = min(limit, 2*listLimit)
-	v := s.view
-	v.mu.RLock()
-	picked := pageEntries(v.newest(account), q, limit)
-	v.mu.RUnlock()
-	return s.hydrate(ctx, account, picked)
+	return s.hydrate(ctx, account, v.page(account, q, limit))
 }
 
 // pageEntries applies Mastodon's cursors and the query's filters.
@@ -283,7 +336,14 @@ func (s *Service) hydrate(ctx context.Context, recipient starling.ID, es []*entr
 
 // Notification returns one of the account's notifications.
 func (s *Service) Notification(ctx context.Context, account, id starling.ID) (*starling.Notification, error) {
-	e := s.find(account, id)
+	v, err := s.route(ctx, account)
+	if v == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.Remote.Notification(ctx, account, id)
+	}
+	e := v.find(account, id)
 	if e == nil {
 		return nil, &starling.Error{Code: starling.NotFound, Message: "Record not found"}
 	}
@@ -297,23 +357,16 @@ func (s *Service) Notification(ctx context.Context, account, id starling.ID) (*s
 	return ns[0], nil
 }
 
-func (s *Service) find(account, id starling.ID) *entry {
-	v := s.view
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	u := v.users[account]
-	if u == nil {
-		return nil
-	}
-	if i, found := slices.BinarySearchFunc(u.list, id, cmpEntry); found {
-		return u.list[i]
-	}
-	return nil
-}
-
 // Dismiss deletes one notification.
 func (s *Service) Dismiss(ctx context.Context, account, id starling.ID) error {
-	e := s.find(account, id)
+	v, err := s.route(ctx, account)
+	if v == nil {
+		if err != nil {
+			return err
+		}
+		return s.cfg.Remote.Dismiss(ctx, account, id)
+	}
+	e := v.find(account, id)
 	if e == nil {
 		return &starling.Error{Code: starling.NotFound, Message: "Record not found"}
 	}
@@ -325,61 +378,54 @@ func (s *Service) Dismiss(ctx context.Context, account, id starling.ID) error {
 	if err != nil {
 		return err
 	}
-	if err := s.tab.Delete(ctx, key, ent.Revision); err != nil && !starling.IsCode(err, starling.Conflict) {
+	seq, err := s.tab.DeleteAt(ctx, key, ent.Revision)
+	if err != nil && !starling.IsCode(err, starling.Conflict) {
 		return err
 	}
-	s.applyBatch([]engine.Change{{Key: key, Seq: ent.Revision + 1, Deleted: true}})
+	s.wrote(ctx, v, seq)
 	return nil
 }
 
 // Clear deletes all of the account's notifications: one purge of their
-// subjects, and a marker record so that every view drops them.
+// subjects, and a marker record so that the view drops them.
 func (s *Service) Clear(ctx context.Context, account starling.ID) error {
-	v := s.view
-	v.mu.RLock()
-	var before starling.ID
-	if u := v.users[account]; u != nil && len(u.list) > 0 {
-		before = u.list[len(u.list)-1].id
+	v, err := s.route(ctx, account)
+	if v == nil {
+		if err != nil {
+			return err
+		}
+		return s.cfg.Remote.Clear(ctx, account)
 	}
-	v.mu.RUnlock()
+	before := v.newestID(account)
 	if before == 0 {
 		return nil
 	}
-	key, data := fmt.Sprintf("cleared.%d", account), mustJSON(clearedRecord{Before: before})
-	rev, err := s.tab.Put(ctx, key, data)
+	rev, err := s.tab.Put(ctx, fmt.Sprintf("cleared.%d", account), mustJSON(clearedRecord{Before: before}))
 	if err != nil {
 		return err
 	}
-	s.applyBatch([]engine.Change{{Key: key, Seq: rev, Value: data}})
+	s.wrote(ctx, v, rev)
 	return s.tab.PurgeSubjects(ctx, fmt.Sprintf("notif.%d.>", account))
 }
 
 // UnreadCount counts notifications newer than the notifications marker.
 func (s *Service) UnreadCount(ctx context.Context, account starling.ID, types []string, limit int) (int, error) {
+	v, err := s.route(ctx, account)
+	if v == nil {
+		if err != nil {
+			return 0, err
+		}
+		return s.cfg.Remote.UnreadCount(ctx, account, types, limit)
+	}
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	ms, err := s.Markers(ctx, account, []string{"notifications"})
+	m, _, err := s.marker(ctx, account, "notifications")
 	if err != nil {
 		return 0, err
 	}
-	last := ms[0].LastReadID
-	v := s.view
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	list := v.newest(account)
-	n := 0
-	for i := len(list) - 1; i >= 0 && n < limit; i-- {
-		e := list[i]
-		if e.id <= last {
-			break
-		}
-		if len(types) == 0 || slices.Contains(types, e.typ) {
-			n++
-		}
-	}
-	return n, nil
+	return v.unread(account, m.LastReadID, types, limit), nil
 }
 
 func mustJSON(v any) []byte {
@@ -397,8 +443,16 @@ func markerKey(account starling.ID, timeline string) string {
 }
 
 // Markers returns the account's markers; a marker never saved comes back
-// with last_read_id 0.
+// with last_read_id 0. Markers are read from the table's leader (they are
+// compare-and-set records), on the instance serving the account's
+// partition like its notifications.
 func (s *Service) Markers(ctx context.Context, account starling.ID, timelines []string) ([]starling.Marker, error) {
+	if v, err := s.route(ctx, account); v == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.Remote.Markers(ctx, account, timelines)
+	}
 	var out []starling.Marker
 	seen := map[string]bool{}
 	for _, tl := range timelines {
@@ -433,6 +487,12 @@ func (s *Service) marker(ctx context.Context, account starling.ID, tl string) (s
 // SaveMarkers sets positions with compare-and-set; a concurrent save of the
 // same marker yields Conflict, as Mastodon's 409.
 func (s *Service) SaveMarkers(ctx context.Context, account starling.ID, positions map[string]starling.ID) ([]starling.Marker, error) {
+	if v, err := s.route(ctx, account); v == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.Remote.SaveMarkers(ctx, account, positions)
+	}
 	var out []starling.Marker
 	for tl, id := range positions {
 		if !markerTimelines[tl] {

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/starling-social/starling"
-	"github.com/starling-social/starling/engine"
 )
 
 // handle turns one feed event into notifications (or removes the ones an
@@ -130,25 +129,12 @@ func (s *Service) notifyIfVisible(ctx context.Context, recipient starling.ID, ty
 	return s.notify(ctx, recipient, typ, st.AccountID, st.ID, key)
 }
 
-// onStatusDeleted removes the notifications about a deleted status that
-// this node's view knows of; any it does not know of yet are hidden when
-// read (their status no longer exists) and expire.
+// onStatusDeleted asks the instances serving the notifications' partitions
+// to delete the notifications about a deleted status (best effort: ones
+// missed are hidden when read, since their status no longer exists, and
+// expire).
 func (s *Service) onStatusDeleted(ctx context.Context, id starling.ID) error {
-	v := s.view
-	v.mu.RLock()
-	var keys []string
-	for recipient, ks := range v.byStatus[id] {
-		for _, k := range ks {
-			keys = append(keys, notifKey(recipient, k))
-		}
-	}
-	v.mu.RUnlock()
-	for _, k := range keys {
-		if err := s.tab.Delete(ctx, k, 0); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.eng.Conn().Publish(subjectForget, []byte(id.String()))
 }
 
 // notify stores a notification once (its key is deterministic) and, the
@@ -162,17 +148,14 @@ func (s *Service) notify(ctx context.Context, recipient starling.ID, typ string,
 		return err
 	}
 	r := record{ID: id, Type: typ, Account: actor, Status: status, Created: s.now().UTC()}
-	data := mustJSON(r)
-	rev, err := s.tab.Create(ctx, notifKey(recipient, key), data, s.cfg.TTL)
+	_, err = s.tab.Create(ctx, notifKey(recipient, key), mustJSON(r), s.cfg.TTL)
 	if starling.IsCode(err, starling.Conflict) {
 		return nil // done before: this is a redelivery
 	}
 	if err != nil {
 		return err
 	}
-	s.applyBatchOne(notifKey(recipient, key), rev, data)
 	s.tel.Metrics.Notifications.WithLabelValues(typ).Inc()
-	s.trim(ctx, recipient)
 	n, err := s.hydrate(ctx, recipient, []*entry{{key: key, id: id, typ: typ, account: actor, status: status, createdMs: r.Created.UnixMilli()}})
 	if err == nil && len(n) == 1 {
 		if b, err := json.Marshal(starling.LiveEvent{Event: "notification", Notification: n[0], At: s.now()}); err == nil {
@@ -180,28 +163,4 @@ func (s *Service) notify(ctx context.Context, recipient starling.ID, typ string,
 		}
 	}
 	return nil
-}
-
-// applyBatchOne applies this node's own write at once.
-func (s *Service) applyBatchOne(key string, rev uint64, data []byte) {
-	s.applyBatch([]engine.Change{{Key: key, Seq: rev, Value: data}})
-}
-
-// trim deletes the oldest notifications of an account beyond capacity.
-func (s *Service) trim(ctx context.Context, recipient starling.ID) {
-	v := s.view
-	v.mu.RLock()
-	var keys []string
-	if u := v.users[recipient]; u != nil && len(u.list) > s.cfg.Capacity+50 {
-		for _, e := range u.list[:len(u.list)-s.cfg.Capacity] {
-			keys = append(keys, notifKey(recipient, e.key))
-		}
-	}
-	v.mu.RUnlock()
-	for _, k := range keys {
-		if err := s.tab.Delete(ctx, k, 0); err != nil {
-			s.log.WarnContext(ctx, "trim notifications", "err", err)
-			return
-		}
-	}
 }
