@@ -910,8 +910,13 @@ func TestSignInIsRateLimited(t *testing.T) {
 
 // faultyFeed is a FeedService whose timelines, while broken is set, wait
 // 200 ms and fail as an overloaded service does. Its calls are counted.
+// Copies around each partition's service share one state.
 type faultyFeed struct {
 	starling.FeedService
+	*faults
+}
+
+type faults struct {
 	broken atomic.Bool
 	calls  atomic.Int64
 }
@@ -964,7 +969,16 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	ctx := startest.Context(t)
 	ids := startest.IDs(t, a.Engine())
 	tel := telemetry.Discard()
-	svc, err := feed.New(ctx, feed.Config{Engine: a.Engine(), IDs: ids, Auth: a.Auth, Media: a.Media, Telemetry: tel, PublicURL: &url.URL{Scheme: "http", Host: "localhost"}})
+	nc := a.Engine().Conn()
+	faulty := &faults{}
+	svc, err := feed.New(ctx, feed.Config{Engine: a.Engine(), IDs: ids, Auth: a.Auth, Media: a.Media, Telemetry: tel, PublicURL: &url.URL{Scheme: "http", Host: "localhost"},
+		Expose: func(p int, s starling.FeedService, parts starling.FeedPartitions) (func(), error) {
+			srv, err := remote.ServeFeedPartition(nc, tel, p, &faultyFeed{s, faulty}, parts)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = srv.Stop() }, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -972,8 +986,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	if err := svc.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	faulty := &faultyFeed{FeedService: svc}
-	srv, err := remote.ServeFeed(a.Engine().Conn(), tel, faulty)
+	srv, err := remote.ServeFeed(nc, tel, &faultyFeed{svc, faulty})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -985,8 +998,15 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	clientID, clientSecret := c.App("read", "urn:ietf:wg:oauth:2.0:oob")
 	u.Must(200, "GET", "/api/v1/timelines/home", nil)
 	c.Must(200, "GET", "/readyz", nil)
+	// The user's calls go to the holder of their view partition: that
+	// partition's breaker ("feed-p<n>") is the one that opens.
 	breaker := func() float64 {
-		v, _ := scrapeMetrics(t, b.URL()).get("starling_circuit_breaker_state", "service", "feed")
+		var v float64
+		for _, s := range scrapeMetrics(t, b.URL()) {
+			if s.name == "starling_circuit_breaker_state" && strings.HasPrefix(s.labels["service"], "feed-p") {
+				v = max(v, s.value)
+			}
+		}
 		return v
 	}
 
@@ -1065,7 +1085,13 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		t.Errorf("/readyz while open: %d %s", r.Status, r.Body)
 	}
 	sb := scrapeMetrics(t, b.URL())
-	if v, _ := sb.get("starling_circuit_breaker_transitions_total", "service", "feed", "state", "open"); v < 1 {
+	opens := 0.0
+	for _, s := range sb {
+		if s.name == "starling_circuit_breaker_transitions_total" && strings.HasPrefix(s.labels["service"], "feed-p") && s.labels["state"] == "open" {
+			opens += s.value
+		}
+	}
+	if opens < 1 {
 		t.Errorf("no open transition counted")
 	}
 	wantMetric(t, sb, 0, "starling_circuit_breaker_state", "service", "auth")

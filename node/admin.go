@@ -16,6 +16,7 @@ import (
 
 	"github.com/starling-social/starling"
 	"github.com/starling-social/starling/engine"
+	"github.com/starling-social/starling/shard"
 )
 
 // The operator's side of a node: cluster status, drain and leader
@@ -67,6 +68,9 @@ type NodeInfo struct {
 	Error    string    `json:"error,omitempty"`
 	Draining bool      `json:"draining,omitempty"`
 	Minority bool      `json:"minority,omitempty"`
+	// Views lists, per service (feed, notify), the view partitions this
+	// node owns and stands by for.
+	Views map[string][]shard.Holding `json:"views,omitempty"`
 	// LastSeen is when this answering node last heard the announcement;
 	// State is "up", "draining", "not-ready", "minority" or "unreachable".
 	LastSeen time.Time `json:"last_seen"`
@@ -181,10 +185,23 @@ func (a *admin) refresh(d time.Duration) {
 func (a *admin) self() NodeInfo {
 	info := NodeInfo{Name: a.n.eng.NodeName(), Server: a.n.eng.ServerName(), URL: a.n.PublicURL(),
 		Services: a.n.cfg.Services, Version: starling.Version, Started: a.started,
-		Ready: a.ready.Load(), Error: a.rerr.Load().(string), Draining: a.draining.Load(), Minority: a.n.eng.InMinority()}
+		Ready: a.ready.Load(), Error: a.rerr.Load().(string), Draining: a.draining.Load(), Minority: a.n.eng.InMinority(),
+		Views: a.n.views()}
 	info.LastSeen = time.Now()
 	info.State = stateOf(info)
 	return info
+}
+
+// views lists the view partitions of the services this node runs.
+func (n *Node) views() map[string][]shard.Holding {
+	out := map[string][]shard.Holding{}
+	if n.feed != nil {
+		out["feed"] = n.feed.Held()
+	}
+	if n.notify != nil {
+		out["notify"] = n.notify.Held()
+	}
+	return out
 }
 
 func stateOf(i NodeInfo) string {
@@ -347,6 +364,7 @@ func (n *Node) moveAway(ctx context.Context) DrainResult {
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
+	n.handOverViews(mctx)
 	moved, remaining, err := n.eng.MoveLeadersAway(mctx, n.eng.ServerName(), avoid)
 	res.Moved, res.Remaining = moved, remaining
 	if err != nil {
@@ -354,6 +372,24 @@ func (n *Node) moveAway(ctx context.Context) DrainResult {
 	}
 	n.tel.Log.Info("drain: leaderships moved", "moved", moved, "remaining", remaining, "took", time.Since(start).Round(time.Millisecond), "err", err)
 	return res
+}
+
+// handOverViews hands the view partitions this node serves to the other
+// nodes (each after a last snapshot), so that they serve them before this
+// one stops: no partition waits for a takeover.
+func (n *Node) handOverViews(ctx context.Context) {
+	start := time.Now()
+	if n.feed != nil {
+		if err := n.feed.Drain(ctx); err != nil {
+			n.tel.Log.Warn("drain: feed partitions not handed over", "err", err)
+		}
+	}
+	if n.notify != nil {
+		if err := n.notify.Drain(ctx); err != nil {
+			n.tel.Log.Warn("drain: notify partitions not handed over", "err", err)
+		}
+	}
+	n.tel.Log.Info("drain: view partitions handed over", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // finishDrain is the second half of Drain.

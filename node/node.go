@@ -85,8 +85,12 @@ type Node struct {
 	closers  []func()
 	servers  []*remote.Server
 	breakers []*remote.Breaker
-	stopped  sync.Once
-	admin    *admin // admin.go
+	// partBreakers are the per-partition breakers of partitioned clients.
+	partBreakers []func() []*remote.Breaker
+	stopped      sync.Once
+	admin        *admin // admin.go
+	feed         *feed.Service
+	notify       *notify.Service
 
 	// The services as the gateway sees them.
 	Auth   starling.AuthService
@@ -174,18 +178,23 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 
 	// Feed.
+	nparts := cfg.Engine.Partitions
 	if n.runs("feed") {
+		fc := remote.NewFeedClient(nc, n.tel, nparts)
+		n.partBreakers = append(n.partBreakers, fc.PartBreakers)
 		svc, err := feed.New(ctx, feed.Config{Engine: n.eng, IDs: n.ids, Auth: n.Auth, Media: n.Media, Telemetry: n.tel,
-			PublicURL: n.cfg.PublicURL, FanoutThreshold: cfg.FanoutThreshold})
+			PublicURL: n.cfg.PublicURL, FanoutThreshold: cfg.FanoutThreshold, Member: cfg.Engine.NodeName,
+			Remote: fc, Peers: remote.NewFeedPartitionsClient(nc, n.tel), Expose: n.exposeFeed})
 		if err != nil {
 			return nil, fmt.Errorf("feed service: %w", err)
 		}
 		n.closers = append(n.closers, svc.Close)
+		n.feed = svc
 		start := time.Now()
 		if err := svc.WaitReady(ctx); err != nil {
 			return nil, err
 		}
-		n.tel.Log.Info("feed view ready", "replay", time.Since(start).Round(time.Millisecond))
+		n.tel.Log.Info("feed view ready", "load", time.Since(start).Round(time.Millisecond), "partitions", svc.Held())
 		if err := n.serve(remote.ServeFeed(nc, n.tel, svc)); err != nil {
 			return nil, err
 		}
@@ -195,8 +204,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Feed = svc
 		n.watchViewLag("feed-view", svc.ViewLag)
 	} else {
-		c := remote.NewFeedClient(nc, n.tel)
+		c := remote.NewFeedClient(nc, n.tel, nparts)
 		n.breakers = append(n.breakers, c.Breaker())
+		n.partBreakers = append(n.partBreakers, c.PartBreakers)
 		n.Feed = c
 	}
 
@@ -206,19 +216,27 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, IDs: n.ids, Feed: n.Feed, Events: events, Telemetry: n.tel})
+		nc2 := remote.NewNotifyClient(nc, n.tel, nparts)
+		n.partBreakers = append(n.partBreakers, nc2.PartBreakers)
+		svc, err := notify.New(ctx, notify.Config{Engine: n.eng, IDs: n.ids, Feed: n.Feed, Events: events, Telemetry: n.tel,
+			Member: cfg.Engine.NodeName, Remote: nc2, Expose: n.exposeNotify})
 		if err != nil {
 			return nil, fmt.Errorf("notify service: %w", err)
 		}
 		n.closers = append(n.closers, svc.Close)
+		n.notify = svc
+		if err := svc.WaitReady(ctx); err != nil {
+			return nil, err
+		}
 		if err := n.serve(remote.ServeNotify(nc, n.tel, svc)); err != nil {
 			return nil, err
 		}
 		n.Notify = svc
 		n.watchViewLag("notify-view", svc.ViewLag)
 	} else {
-		c := remote.NewNotifyClient(nc, n.tel)
+		c := remote.NewNotifyClient(nc, n.tel, nparts)
 		n.breakers = append(n.breakers, c.Breaker())
+		n.partBreakers = append(n.partBreakers, c.PartBreakers)
 		n.Notify = c
 	}
 
@@ -251,6 +269,26 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}()
 	}
 	return n, nil
+}
+
+// exposeFeed serves a view partition of the local Feed instance to the
+// other nodes, until the returned function is called.
+func (n *Node) exposeFeed(p int, svc starling.FeedService, parts starling.FeedPartitions) (func(), error) {
+	srv, err := remote.ServeFeedPartition(n.eng.Conn(), n.tel, p, svc, parts)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = srv.Stop() }, nil
+}
+
+// exposeNotify serves a notify partition of the local instance to the
+// other nodes, until the returned function is called.
+func (n *Node) exposeNotify(p int, svc starling.NotifyService) (func(), error) {
+	srv, err := remote.ServeNotifyPartition(n.eng.Conn(), n.tel, p, svc)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = srv.Stop() }, nil
 }
 
 func (n *Node) serve(s *remote.Server, err error) error {
@@ -317,7 +355,10 @@ func defaultPublicURL(ln net.Listener) *url.URL {
 func (n *Node) Engine() *engine.Engine { return n.eng }
 
 // Ready reports whether the engine answers and every service this node
-// uses has a live instance and a closed circuit breaker.
+// uses has a live instance and a closed circuit breaker. A partitioned
+// service counts as down when the breakers of all the partitions called
+// are open; one partition between holders, or on a sick node, does not
+// take the node out of service.
 func (n *Node) Ready(ctx context.Context) error {
 	if err := n.eng.Healthy(ctx); err != nil {
 		return err
@@ -325,6 +366,18 @@ func (n *Node) Ready(ctx context.Context) error {
 	for _, b := range n.breakers {
 		if b.State() == remote.Open {
 			return fmt.Errorf("circuit breaker open for the %s service", b.Service())
+		}
+	}
+	for _, parts := range n.partBreakers {
+		bs := parts()
+		open := 0
+		for _, b := range bs {
+			if b.State() == remote.Open {
+				open++
+			}
+		}
+		if len(bs) > 0 && open == len(bs) {
+			return fmt.Errorf("circuit breakers open for every partition of the %s service called (%s...)", strings.Split(bs[0].Service(), "-p")[0], bs[0].Service())
 		}
 	}
 	for _, name := range AllServices {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,9 +56,6 @@ func budget(dl time.Time) time.Duration {
 	return left - min(left/10, replyMargin)
 }
 
-// subject returns the subject of a service endpoint.
-func subject(service, endpoint string) string { return "starling." + service + "." + endpoint }
-
 // errorBody carries the parts of a starling.Error that are not in headers.
 type errorBody struct {
 	Reason       string                           `json:"reason,omitempty"`
@@ -67,10 +65,14 @@ type errorBody struct {
 
 // Server exposes one service's endpoints on NATS.
 type Server struct {
-	name string
-	svc  micro.Service
-	tel  *telemetry.Telemetry
-	sem  chan struct{}
+	name   string // the service, in metrics and spans
+	prefix string // subjects are prefix + "." + endpoint
+	svc    micro.Service
+	tel    *telemetry.Telemetry
+	sem    chan struct{}
+	// wrap, when set, adjusts each request's context (partition servers
+	// mark calls as addressed to the holder).
+	wrap func(context.Context) context.Context
 }
 
 // MaxInflight bounds the requests one Server handles at once; beyond it,
@@ -89,7 +91,32 @@ func NewServer(nc *nats.Conn, tel *telemetry.Telemetry, name string) (*Server, e
 	if err != nil {
 		return nil, fmt.Errorf("register %s service: %w", name, err)
 	}
-	return &Server{name: name, svc: svc, tel: tel, sem: make(chan struct{}, MaxInflight)}, nil
+	return &Server{name: name, prefix: "starling." + name, svc: svc, tel: tel, sem: make(chan struct{}, MaxInflight)}, nil
+}
+
+// NewPartitionServer registers the micro service "starling-<name>-p<part>"
+// whose endpoints answer the calls addressed to the holder of one
+// partition (subjects "starling.<name>.p.<part>.<endpoint>"). Its handlers
+// get contexts marked starling.WithOwnerOnly: an implementation that no
+// longer holds the partition answers ReasonMoved rather than forwarding.
+// It is not in a queue group of others: one instance holds a partition.
+func NewPartitionServer(nc *nats.Conn, tel *telemetry.Telemetry, name string, part int) (*Server, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        fmt.Sprintf("starling-%s-p%d", name, part),
+		Version:     semver(starling.Version),
+		Description: fmt.Sprintf("Starling %s service, view partition %d", name, part),
+		QueueGroup:  fmt.Sprintf("starling-%s-p%d", name, part),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register %s partition %d: %w", name, part, err)
+	}
+	return &Server{name: name, prefix: partSubject(name, part), svc: svc, tel: tel, sem: make(chan struct{}, MaxInflight),
+		wrap: starling.WithOwnerOnly}, nil
+}
+
+// partSubject is the subject prefix of one partition's endpoints.
+func partSubject(service string, part int) string {
+	return "starling." + service + ".p." + strconv.Itoa(part)
 }
 
 // Stop drains the service's subscriptions; in-flight requests finish.
@@ -114,6 +141,9 @@ func Handle[Req, Resp any](s *Server, endpoint string, fn func(context.Context, 
 			start := time.Now()
 			ctx, cancel := requestContext(r.Headers())
 			defer cancel()
+			if s.wrap != nil {
+				ctx = s.wrap(ctx)
+			}
 			if ctx.Err() != nil {
 				// The caller's budget was spent before the request got
 				// here: nobody waits for the answer, so do no work.
@@ -152,7 +182,7 @@ func Handle[Req, Resp any](s *Server, endpoint string, fn func(context.Context, 
 			duration.Observe(telemetry.Since(start))
 		}()
 	}
-	if err := s.svc.AddEndpoint(endpoint, micro.HandlerFunc(handler), micro.WithEndpointSubject(subject(service, endpoint))); err != nil {
+	if err := s.svc.AddEndpoint(endpoint, micro.HandlerFunc(handler), micro.WithEndpointSubject(s.prefix+"."+endpoint)); err != nil {
 		// Endpoint names are constants of this package: a failure is a bug.
 		panic(fmt.Sprintf("add endpoint %s.%s: %v", service, endpoint, err))
 	}
@@ -202,11 +232,38 @@ type Client struct {
 	tel     *telemetry.Telemetry
 	service string
 	breaker *Breaker
+
+	mu    sync.Mutex
+	parts map[int]*Breaker // one per partition called (CallPart)
 }
 
 // NewClient returns a client for service, with its own circuit breaker.
 func NewClient(nc *nats.Conn, tel *telemetry.Telemetry, service string) *Client {
-	return &Client{nc: nc, tel: tel, service: service, breaker: NewBreaker(service, tel.Metrics, BreakerConfig{})}
+	return &Client{nc: nc, tel: tel, service: service, breaker: NewBreaker(service, tel.Metrics, BreakerConfig{}), parts: map[int]*Breaker{}}
+}
+
+// PartBreakers returns the breakers of the partitions called so far.
+func (c *Client) PartBreakers() []*Breaker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Breaker, 0, len(c.parts))
+	for _, b := range c.parts {
+		out = append(out, b)
+	}
+	return out
+}
+
+// partBreaker returns the breaker of calls to one partition's holder: a
+// partition between holders must not trip the service's breaker for all.
+func (c *Client) partBreaker(part int) *Breaker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.parts[part]
+	if b == nil {
+		b = NewBreaker(fmt.Sprintf("%s-p%d", c.service, part), c.tel.Metrics, BreakerConfig{})
+		c.parts[part] = b
+	}
+	return b
 }
 
 // Breaker returns the client's circuit breaker.
@@ -222,6 +279,25 @@ const (
 // Call sends req to endpoint and decodes the reply into Resp. Idempotent
 // calls are retried on transient failures within ctx's deadline.
 func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Req, idempotent bool) (Resp, error) {
+	return callAt[Req, Resp](ctx, c, "starling."+c.service+"."+endpoint, endpoint, c.breaker, req, idempotent, maxAttempts)
+}
+
+// CallPart sends req to endpoint of the holder of partition part. Besides
+// what Call retries, it retries any call the partition's former holder
+// refused (ReasonMoved) or that nobody received (no holder yet): such a
+// call was not carried out, so sending it again cannot apply it twice.
+func CallPart[Req, Resp any](ctx context.Context, c *Client, part int, endpoint string, req Req, idempotent bool) (Resp, error) {
+	return callAt[Req, Resp](ctx, c, partSubject(c.service, part)+"."+endpoint, endpoint, c.partBreaker(part), req, idempotent, partRetries)
+}
+
+// partRetries bounds the attempts at a partition between holders: about
+// two seconds of backoff, then the caller gets Unavailable with Retry-After.
+const partRetries = 8
+
+// callAt makes a call to subj, retrying transient failures of idempotent
+// calls up to maxAttempts times, and failures of calls nobody carried out
+// up to unappliedAttempts.
+func callAt[Req, Resp any](ctx context.Context, c *Client, subj, endpoint string, breaker *Breaker, req Req, idempotent bool, unappliedAttempts int) (Resp, error) {
 	var zero Resp
 	start := time.Now()
 	ctx, span := c.tel.Tracer.Start(ctx, c.service+"."+endpoint,
@@ -241,11 +317,16 @@ func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Re
 	var resp Resp
 	for attempt := 1; ; attempt++ {
 		var retryable bool
-		err, retryable = c.once(ctx, endpoint, data, &resp)
+		err, retryable = c.once(ctx, subj, endpoint, breaker, data, &resp)
 		if err == nil {
 			break
 		}
-		if !retryable || (!idempotent && !errors.Is(err, nats.ErrNoResponders)) || attempt == maxAttempts {
+		unapplied := errors.Is(err, nats.ErrNoResponders) || isMoved(err)
+		limit := maxAttempts
+		if unapplied {
+			limit = unappliedAttempts
+		}
+		if !retryable || (!idempotent && !unapplied) || attempt >= limit {
 			break
 		}
 		// Full jitter: sleep a random time up to the capped exponential.
@@ -276,13 +357,20 @@ func Call[Req, Resp any](ctx context.Context, c *Client, endpoint string, req Re
 	return resp, nil
 }
 
+// isMoved reports whether err is a partition's former holder refusing a
+// call.
+func isMoved(err error) bool {
+	e := starling.AsError(err)
+	return e != nil && e.Reason == starling.ReasonMoved
+}
+
 // once makes one attempt. It reports whether the failure is transient.
-func (c *Client) once(ctx context.Context, endpoint string, data []byte, out any) (err error, retryable bool) {
-	done, err := c.breaker.Allow()
+func (c *Client) once(ctx context.Context, subj, endpoint string, breaker *Breaker, data []byte, out any) (err error, retryable bool) {
+	done, err := breaker.Allow()
 	if err != nil {
 		return err, false
 	}
-	msg := nats.NewMsg(subject(c.service, endpoint))
+	msg := nats.NewMsg(subj)
 	msg.Data = data
 	if dl, ok := ctx.Deadline(); ok {
 		msg.Header.Set(hdrTimeout, strconv.FormatInt(int64(budget(dl)), 10))
@@ -297,7 +385,7 @@ func (c *Client) once(ctx context.Context, endpoint string, data []byte, out any
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
 			return &starling.Error{Code: starling.Unavailable, Message: "Service temporarily unavailable", RetryAfter: time.Second,
-				Err: fmt.Errorf("%s service: %w", c.service, err)}, true
+				Err: fmt.Errorf("%s: %w", subj, err)}, true
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			return &starling.Error{Code: starling.Unavailable, Message: "Service timed out", RetryAfter: time.Second,
 				Err: fmt.Errorf("%s.%s: %w", c.service, endpoint, err)}, true
@@ -315,8 +403,9 @@ func (c *Client) once(ctx context.Context, endpoint string, data []byte, out any
 		if e.Code == starling.Internal {
 			e.Err = fmt.Errorf("%s.%s failed remotely", c.service, endpoint)
 		}
-		// Only infrastructure failures count against the service's health.
-		infra := e.Code == starling.Unavailable || e.Code == starling.Internal
+		// Only infrastructure failures count against the service's health
+		// (a partition between holders is not one).
+		infra := (e.Code == starling.Unavailable && e.Reason != starling.ReasonMoved) || e.Code == starling.Internal
 		done(!infra)
 		return e, e.Code == starling.Unavailable
 	}

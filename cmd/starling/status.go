@@ -81,6 +81,7 @@ func printStatus(w io.Writer, s *node.Status, all bool) {
 			s.Leaders[n.Server], time.Since(n.LastSeen).Round(100*time.Millisecond), n.Error)
 	}
 	tw.Flush()
+	printViews(w, s)
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tTABLE/PART\tLEADER\tREPLICAS (current, lag, last seen)\tMSGS")
@@ -140,6 +141,51 @@ func printStatus(w io.Writer, s *node.Status, all bool) {
 	fmt.Fprintf(w, "stream leaders: %s; max replica lag %d; unhealthy streams: %d\n", strings.Join(lead, " "), s.MaxLag, len(s.Unhealthy))
 	if s.StreamsErr != "" {
 		fmt.Fprintf(w, "stream listing error: %s\n", s.StreamsErr)
+	}
+}
+
+// printViews lists, per node and service, the view partitions it owns
+// (with their sizes) and stands by for, and any partition nobody owns.
+func printViews(w io.Writer, s *node.Status) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tVIEW\tOWNS\tSTANDS BY FOR\tVIEW SIZE")
+	owned := map[string]map[int]bool{}
+	for _, n := range s.Nodes {
+		services := make([]string, 0, len(n.Views))
+		for svc := range n.Views {
+			services = append(services, svc)
+		}
+		sort.Strings(services)
+		for _, svc := range services {
+			if owned[svc] == nil {
+				owned[svc] = map[int]bool{}
+			}
+			var own, stand []string
+			var bytes int64
+			for _, h := range n.Views[svc] {
+				if h.Role == "owner" {
+					own = append(own, fmt.Sprint(h.Partition))
+					owned[svc][h.Partition] = true
+					bytes += h.Bytes
+				} else {
+					stand = append(stand, fmt.Sprint(h.Partition))
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f MiB\n", n.Name, svc, orDash(strings.Join(own, ",")), orDash(strings.Join(stand, ",")), float64(bytes)/(1<<20))
+		}
+	}
+	tw.Flush()
+	for svc, parts := range owned {
+		var missing []string
+		for p := 0; p < s.Cluster.Partitions; p++ {
+			if !parts[p] {
+				missing = append(missing, fmt.Sprint(p))
+			}
+		}
+		if len(missing) > 0 {
+			fmt.Fprintf(w, "** %s partitions with no owner: %s **\n", svc, strings.Join(missing, ","))
+		}
 	}
 }
 
