@@ -130,13 +130,20 @@ type AuthorizeRequest struct {
 
 // TokenRequest is a call to the OAuth 2 token endpoint.
 type TokenRequest struct {
-	GrantType    string // "authorization_code" or "client_credentials"
+	// GrantType is "authorization_code", "client_credentials" or
+	// "password" (the resource owner's password grant command-line
+	// clients sign in with).
+	GrantType    string
 	ClientID     string
 	ClientSecret Secret
 	Code         Secret
 	RedirectURI  string
 	CodeVerifier Secret
-	Scopes       Scopes // for client_credentials; nil means the app's default
+	// Username (a username or an e-mail address) and Password are the
+	// credentials of the password grant.
+	Username string
+	Password Secret
+	Scopes   Scopes // for client_credentials and password; nil means "read"
 }
 
 // RevokeRequest revokes a token on behalf of the client that holds it.

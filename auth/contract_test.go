@@ -78,6 +78,7 @@ var contract = []struct {
 	{"sign up and authenticate", testSignUp},
 	{"sign-up validation", testSignUpValidation},
 	{"authorization code flow", testAuthorizationCode},
+	{"password grant", testPasswordGrant},
 	{"revocation", testRevoke},
 	{"profile update", testUpdate},
 	{"concurrent sign-ups of one username", testConcurrentSignUp},
@@ -154,7 +155,7 @@ func testApps(t *testing.T, svc starling.AuthService) {
 	if e := wantCode(t, err, starling.Unauthorized); e.Reason != "invalid_client" {
 		t.Fatalf("reason = %q", e.Reason)
 	}
-	_, err = svc.Token(ctx, starling.TokenRequest{GrantType: "password", ClientID: app.ClientID, ClientSecret: app.ClientSecret})
+	_, err = svc.Token(ctx, starling.TokenRequest{GrantType: "implicit", ClientID: app.ClientID, ClientSecret: app.ClientSecret})
 	if e := wantCode(t, err, starling.Invalid); e.Reason != "unsupported_grant_type" {
 		t.Fatalf("reason = %q", e.Reason)
 	}
@@ -320,6 +321,48 @@ func testAuthorizationCode(t *testing.T, svc starling.AuthService) {
 			t.Fatalf("reason %q", e.Reason)
 		}
 	})
+}
+
+func testPasswordGrant(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	app := newApp(t, svc, "read write")
+	name, _ := signUp(t, svc, newApp(t, svc, "read write follow"))
+	grant := func(login string, pw starling.Secret, scopes starling.Scopes, secret starling.Secret) (*starling.IssuedToken, error) {
+		return svc.Token(ctx, starling.TokenRequest{GrantType: "password", ClientID: app.ClientID, ClientSecret: secret,
+			Username: login, Password: pw, Scopes: scopes})
+	}
+	for _, login := range []string{name, name + "@example.com"} {
+		tok, err := grant(login, "correct horse battery", starling.Scopes{"read", "write"}, app.ClientSecret)
+		if err != nil {
+			t.Fatalf("password grant as %s: %v", login, err)
+		}
+		g, err := svc.Authenticate(ctx, tok.AccessToken)
+		if err != nil || !g.IsUser() || g.ClientID != app.ClientID || g.Scopes.String() != "read write" {
+			t.Fatalf("grant of %s = %+v, %v", login, g, err)
+		}
+	}
+	tok, err := grant(name, "correct horse battery", nil, app.ClientSecret)
+	if err != nil || tok.Scopes.String() != "read" {
+		t.Fatalf("default scope: %v %v", tok, err)
+	}
+	for _, tc := range []struct {
+		name, login string
+		pw, secret  starling.Secret
+		scopes      starling.Scopes
+		code        starling.Code
+		reason      string
+	}{
+		{"wrong password", name, "not the password", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"unknown user", "nobody_here", "correct horse battery", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"no credentials", "", "", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"wrong client secret", name, "correct horse battery", "wrong", nil, starling.Unauthorized, "invalid_client"},
+		{"scope outside the app", name, "correct horse battery", app.ClientSecret, starling.Scopes{"follow"}, starling.Invalid, "invalid_scope"},
+	} {
+		_, err := grant(tc.login, tc.pw, tc.scopes, tc.secret)
+		if e := wantCode(t, err, tc.code); e.Reason != tc.reason {
+			t.Fatalf("%s: reason %q, want %q", tc.name, e.Reason, tc.reason)
+		}
+	}
 }
 
 func testRevoke(t *testing.T, svc starling.AuthService) {

@@ -296,6 +296,11 @@ func (s *Service) Authorize(ctx context.Context, req starling.AuthorizeRequest) 
 
 var errBadLogin = &starling.Error{Code: starling.Unauthorized, Reason: "invalid_grant", Message: "Invalid email or password."}
 
+// errPasswordGrant is RFC 6749's answer to wrong credentials at the token
+// endpoint: 400 invalid_grant (401 is for a bad client).
+var errPasswordGrant = &starling.Error{Code: starling.Invalid, Reason: "invalid_grant",
+	Message: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."}
+
 // signIn checks a login (username or e-mail) and password.
 func (s *Service) signIn(ctx context.Context, login string, pw starling.Secret) (starling.ID, error) {
 	login = strings.TrimSpace(login)
@@ -339,7 +344,7 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 	ctx, span := s.tel.Tracer.Start(ctx, "auth.Token")
 	defer span.End()
 	switch req.GrantType {
-	case "authorization_code", "client_credentials":
+	case "authorization_code", "client_credentials", "password":
 	case "":
 		return nil, &starling.Error{Code: starling.Invalid, Reason: "invalid_request", Message: "The request is missing a required parameter: grant_type."}
 	default:
@@ -349,7 +354,7 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 	if err != nil {
 		return nil, err
 	}
-	if req.GrantType == "client_credentials" {
+	if req.GrantType != "authorization_code" {
 		scopes := req.Scopes
 		if len(scopes) == 0 {
 			scopes = starling.Scopes{"read"}
@@ -357,7 +362,18 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 		if !scopes.Within(app.Scopes) {
 			return nil, &starling.Error{Code: starling.Invalid, Reason: "invalid_scope", Message: "The requested scope is invalid, unknown, or malformed."}
 		}
-		return s.issue(ctx, app, 0, scopes)
+		var account starling.ID
+		if req.GrantType == "password" {
+			// Doorkeeper's resource owner password grant: the same
+			// credential check as the sign-in page.
+			if account, err = s.signIn(ctx, req.Username, req.Password); err != nil {
+				if starling.IsCode(err, starling.Unauthorized) {
+					return nil, errPasswordGrant
+				}
+				return nil, err
+			}
+		}
+		return s.issue(ctx, app, account, scopes)
 	}
 	invalidGrant := &starling.Error{Code: starling.Invalid, Reason: "invalid_grant",
 		Message: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."}

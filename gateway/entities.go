@@ -151,9 +151,14 @@ type markerJSON struct {
 	UpdatedAt  string      `json:"updated_at"`
 }
 
+// markersJSON renders markers by timeline. A marker never saved (version
+// 0) is left out, as Mastodon leaves out timelines without a marker.
 func markersJSON(ms []starling.Marker) map[string]markerJSON {
 	out := map[string]markerJSON{}
 	for _, m := range ms {
+		if m.Version == 0 {
+			continue
+		}
 		out[m.Timeline] = markerJSON{LastReadID: m.LastReadID, Version: m.Version, UpdatedAt: apiTime(m.UpdatedAt)}
 	}
 	return out

@@ -137,7 +137,7 @@ func New(cfg Config) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	s.handler = s.middleware(s.statusPages(s.mux))
+	s.handler = trailingSlash(s.middleware(s.statusPages(s.mux)))
 	return s
 }
 

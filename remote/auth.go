@@ -21,8 +21,8 @@ type (
 		Scopes                                                                     starling.Scopes
 	}
 	authTokenReq struct {
-		GrantType, ClientID, ClientSecret, Code, RedirectURI, CodeVerifier string
-		Scopes                                                             starling.Scopes
+		GrantType, ClientID, ClientSecret, Code, RedirectURI, CodeVerifier, Username, Password string
+		Scopes                                                                                 starling.Scopes
 	}
 	authToken struct {
 		AccessToken string          `json:"access_token"`
@@ -72,7 +72,8 @@ func ServeAuth(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.AuthService
 	})
 	Handle(s, "token", func(ctx context.Context, r authTokenReq) (authToken, error) {
 		t, err := svc.Token(ctx, starling.TokenRequest{GrantType: r.GrantType, ClientID: r.ClientID, ClientSecret: starling.Secret(r.ClientSecret),
-			Code: starling.Secret(r.Code), RedirectURI: r.RedirectURI, CodeVerifier: starling.Secret(r.CodeVerifier), Scopes: r.Scopes})
+			Code: starling.Secret(r.Code), RedirectURI: r.RedirectURI, CodeVerifier: starling.Secret(r.CodeVerifier),
+			Username: r.Username, Password: starling.Secret(r.Password), Scopes: r.Scopes})
 		if err != nil {
 			return authToken{}, err
 		}
@@ -134,7 +135,8 @@ func (a *AuthClient) Authorize(ctx context.Context, r starling.AuthorizeRequest)
 
 func (a *AuthClient) Token(ctx context.Context, r starling.TokenRequest) (*starling.IssuedToken, error) {
 	t, err := Call[authTokenReq, authToken](ctx, a.c, "token", authTokenReq{GrantType: r.GrantType, ClientID: r.ClientID,
-		ClientSecret: r.ClientSecret.Reveal(), Code: r.Code.Reveal(), RedirectURI: r.RedirectURI, CodeVerifier: r.CodeVerifier.Reveal(), Scopes: r.Scopes}, false)
+		ClientSecret: r.ClientSecret.Reveal(), Code: r.Code.Reveal(), RedirectURI: r.RedirectURI, CodeVerifier: r.CodeVerifier.Reveal(),
+		Username: r.Username, Password: r.Password.Reveal(), Scopes: r.Scopes}, false)
 	if err != nil {
 		return nil, err
 	}
