@@ -199,4 +199,7 @@ type AuthService interface {
 	LookupAccount(ctx context.Context, username string) (*Account, error)
 	// UpdateAccount changes a profile and returns it.
 	UpdateAccount(ctx context.Context, id ID, u AccountUpdate) (*Account, error)
+	// CountAccounts counts the accounts created at or after since (all of
+	// them for the zero time), for the instance's statistics.
+	CountAccounts(ctx context.Context, since time.Time) (int64, error)
 }

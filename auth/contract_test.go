@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -79,6 +80,7 @@ var contract = []struct {
 	{"sign-up validation", testSignUpValidation},
 	{"authorization code flow", testAuthorizationCode},
 	{"password grant", testPasswordGrant},
+	{"account counts", testCountAccounts},
 	{"revocation", testRevoke},
 	{"profile update", testUpdate},
 	{"concurrent sign-ups of one username", testConcurrentSignUp},
@@ -363,6 +365,40 @@ func testPasswordGrant(t *testing.T, svc starling.AuthService) {
 			t.Fatalf("%s: reason %q, want %q", tc.name, e.Reason, tc.reason)
 		}
 	}
+}
+
+func testCountAccounts(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	before, err := svc.CountAccounts(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	app := newApp(t, svc, "read write follow")
+	for range 3 {
+		signUp(t, svc, app)
+	}
+	if _, err := svc.UpdateAccount(ctx, mustSignUp(t, svc, app), starling.AccountUpdate{DisplayName: new("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	total, err := svc.CountAccounts(ctx, time.Time{})
+	if err != nil || total != before+4 {
+		t.Fatalf("total = %d, %v; want %d", total, err, before+4)
+	}
+	recent, err := svc.CountAccounts(ctx, start)
+	if err != nil || recent != 4 {
+		t.Fatalf("created since the start = %d, %v; want 4", recent, err)
+	}
+	if n, err := svc.CountAccounts(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("created in the future = %d, %v", n, err)
+	}
+}
+
+func mustSignUp(t *testing.T, svc starling.AuthService, app *starling.AppCredentials) starling.ID {
+	t.Helper()
+	_, tok := signUp(t, svc, app)
+	return tok.AccountID
 }
 
 func testRevoke(t *testing.T, svc starling.AuthService) {

@@ -665,6 +665,13 @@ func applyUpdate(a *starling.Account, u starling.AccountUpdate, render Renderer)
 	}
 }
 
+// CountAccounts counts accounts from the auth table's stream state: every
+// account has exactly one credentials record, written once when it signs
+// up (and never deleted: Starling does not delete accounts).
+func (s *Service) CountAccounts(ctx context.Context, since time.Time) (int64, error) {
+	return s.tab.CountKeys(ctx, "cred.>", since)
+}
+
 func containsExact(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

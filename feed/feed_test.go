@@ -420,3 +420,53 @@ func TestInteractionsOfReblog(t *testing.T) {
 		t.Fatalf("reblogged_by of the reblog = %+v, %v", boosts, err)
 	}
 }
+
+// TestStats checks the instance figures: live statuses (reblogs in,
+// deleted out) and per-period activity, locally and over NATS.
+func TestStats(t *testing.T) {
+	e := newEnv(t)
+	local := e.service(t, 0)
+	srv, err := remote.ServeFeed(e.eng.Conn(), startest.Telemetry(t), local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	ctx := context.Background()
+	a, b := e.account(t, "sa"), e.account(t, "sb")
+	var first starling.ID
+	for i := range 3 {
+		st, err := local.CreateStatus(ctx, a, starling.NewStatus{Text: fmt.Sprint("post ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = st.ID
+		}
+	}
+	if _, err := local.Reblog(ctx, b, first, starling.Public); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := local.CreateStatus(ctx, b, starling.NewStatus{Text: "soon gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.DeleteStatus(ctx, b, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	periods := []starling.Period{{From: now.Add(-time.Hour), To: now.Add(time.Minute)}, {From: now.Add(-48 * time.Hour), To: now.Add(-24 * time.Hour)}}
+	client := remote.NewFeedClient(e.eng.Conn(), startest.Telemetry(t))
+	for name, svc := range map[string]starling.FeedService{"local": local, "remote": client} {
+		stats, err := svc.Stats(ctx, periods)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := &starling.FeedStats{Statuses: 4, Periods: []starling.PeriodActivity{{Statuses: 4, Accounts: 2}, {}}}
+		if fmt.Sprint(stats) != fmt.Sprint(want) {
+			t.Errorf("%s: stats = %+v, want %+v", name, stats, want)
+		}
+	}
+	if _, err := local.Stats(ctx, make([]starling.Period, starling.MaxStatsPeriods+1)); starling.ErrorCode(err) != starling.Invalid {
+		t.Fatalf("too many periods: %v", err)
+	}
+}

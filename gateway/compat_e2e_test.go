@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,76 @@ func toStrings(v any) []string {
 		out[i], _ = x.(string)
 	}
 	return out
+}
+
+// TestInstanceCountsAndNodeInfo checks the real figures of the instance
+// endpoints and nodeinfo, and that nodeinfo names Starling while saying
+// whose client API it speaks (megalodon's detector reads
+// metadata.upstream.name).
+func TestInstanceCountsAndNodeInfo(t *testing.T) {
+	c := newClient(t)
+	alice, bob := c.SignUp("cnta"), c.SignUp("cntb")
+	post(t, alice, "one")
+	post(t, alice, "two")
+	gone := post(t, bob, "three")["id"].(string)
+	bob.Must(200, "DELETE", "/api/v1/statuses/"+gone, nil)
+
+	v1 := c.Must(200, "GET", "/api/v1/instance", nil).Map(t)
+	if s := v1["stats"].(map[string]any); s["user_count"] != 2.0 || s["status_count"] != 2.0 || s["domain_count"] != 0.0 {
+		t.Errorf("v1 stats = %v", s)
+	}
+	v2 := c.Must(200, "GET", "/api/v2/instance", nil).Map(t)
+	if u := v2["usage"].(map[string]any)["users"].(map[string]any); u["active_month"] != 1.0 {
+		t.Errorf("v2 usage = %v, want the one account that posted", u)
+	}
+	idx := c.Must(200, "GET", "/.well-known/nodeinfo", nil).Map(t)
+	links := idx["links"].([]any)
+	if len(links) != 2 || links[0].(map[string]any)["rel"] != "http://nodeinfo.diaspora.software/ns/schema/2.0" {
+		t.Fatalf("nodeinfo links = %v", links)
+	}
+	for _, version := range []string{"2.0", "2.1"} {
+		r := c.Must(200, "GET", "/nodeinfo/"+version, nil)
+		if ct := r.Header.Get("Content-Type"); !strings.Contains(ct, "schema/"+version+"#") {
+			t.Errorf("nodeinfo %s Content-Type = %q", version, ct)
+		}
+		ni := r.Map(t)
+		sw := ni["software"].(map[string]any)
+		up := ni["metadata"].(map[string]any)["upstream"].(map[string]any)
+		usage := ni["usage"].(map[string]any)
+		if ni["version"] != version || sw["name"] != "starling" || up["name"] != "mastodon" ||
+			usage["localPosts"] != 2.0 || usage["users"].(map[string]any)["total"] != 2.0 || usage["users"].(map[string]any)["activeHalfyear"] != 1.0 {
+			t.Errorf("nodeinfo %s = %v", version, ni)
+		}
+		if (version == "2.1") != (sw["repository"] != nil) {
+			t.Errorf("nodeinfo %s software = %v", version, sw)
+		}
+	}
+	act := c.Must(200, "GET", "/api/v1/instance/activity", nil).List(t)
+	if len(act) != 12 {
+		t.Fatalf("activity has %d weeks", len(act))
+	}
+	if w := act[0]; w["statuses"] != "2" || w["registrations"] != "2" || w["logins"] != "1" {
+		t.Errorf("this week = %v", w)
+	}
+	if w := act[1]; w["statuses"] != "0" || w["registrations"] != "0" {
+		t.Errorf("last week = %v", w)
+	}
+	week, _ := strconv.ParseInt(act[0]["week"].(string), 10, 64)
+	if start := time.Unix(week, 0).UTC(); start.Weekday() != time.Monday || start.Hour() != 0 || time.Since(start) > 7*24*time.Hour {
+		t.Errorf("this week starts %v", start)
+	}
+
+	// The small endpoints clients call at start answer Mastodon's empty
+	// forms, without a token.
+	for path, want := range map[string]string{"/api/v1/instance/peers": "[]", "/api/v1/instance/rules": "[]",
+		"/api/v1/instance/domain_blocks": "[]", "/api/v1/instance/translation_languages": "{}", "/api/v1/custom_emojis": "[]"} {
+		if r := c.Must(200, "GET", path, nil); string(r.Body) != want {
+			t.Errorf("%s = %s, want %s", path, r.Body, want)
+		}
+	}
+	if d := c.Must(200, "GET", "/api/v1/instance/extended_description", nil).Map(t); !strings.HasPrefix(d["content"].(string), "<p>") || d["updated_at"] == "" {
+		t.Errorf("extended_description = %v", d)
+	}
+	c.Must(404, "GET", "/api/v1/instance/privacy_policy", nil)
+	c.Must(404, "GET", "/api/v1/instance/terms_of_service", nil)
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,9 +77,10 @@ type Server struct {
 	limiter  *rateLimiter
 	handler  http.Handler
 
-	instanceOnce sync.Once
-	instanceV1   []byte
-	instanceV2   []byte
+	instanceOnce     sync.Once
+	instance         instanceBase
+	instanceRendered atomic.Pointer[instanceDoc]
+	stats            *instanceStats
 }
 
 // New returns a gateway serving cfg's services.
@@ -108,6 +110,7 @@ func New(cfg Config) *Server {
 		limiter: newRateLimiter(),
 	}
 	s.render = newRenderer(s.base)
+	s.stats = newInstanceStats(s)
 	if cfg.MediaCacheBytes == 0 {
 		cfg.MediaCacheBytes = 256 << 20
 	}

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -99,6 +100,9 @@ func ServeAuth(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.AuthService
 	Handle(s, "update_account", func(ctx context.Context, r authUpdateReq) (*starling.Account, error) {
 		return svc.UpdateAccount(ctx, r.ID, r.Update)
 	})
+	Handle(s, "count_accounts", func(ctx context.Context, since int64) (int64, error) {
+		return svc.CountAccounts(ctx, msTime(since))
+	})
 	return s, nil
 }
 
@@ -178,4 +182,12 @@ func (a *AuthClient) LookupAccount(ctx context.Context, username string) (*starl
 func (a *AuthClient) UpdateAccount(ctx context.Context, id starling.ID, u starling.AccountUpdate) (*starling.Account, error) {
 	// An update sets fields to values: repeating it is harmless.
 	return Call[authUpdateReq, *starling.Account](ctx, a.c, "update_account", authUpdateReq{ID: id, Update: u}, true)
+}
+
+func (a *AuthClient) CountAccounts(ctx context.Context, since time.Time) (int64, error) {
+	var ms int64
+	if !since.IsZero() {
+		ms = since.UnixMilli()
+	}
+	return Call[int64, int64](ctx, a.c, "count_accounts", ms, true)
 }

@@ -129,6 +129,7 @@ func ServeFeed(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.FeedService
 	})
 	Handle(s, "accounts", svc.Accounts)
 	Handle(s, "subscribers", svc.Subscribers)
+	Handle(s, "stats", svc.Stats)
 	return s, nil
 }
 
@@ -249,4 +250,8 @@ func (f *FeedClient) Accounts(ctx context.Context, ids []starling.ID) ([]*starli
 
 func (f *FeedClient) Subscribers(ctx context.Context, account starling.ID) ([]starling.ID, error) {
 	return Call[starling.ID, []starling.ID](ctx, f.c, "subscribers", account, true)
+}
+
+func (f *FeedClient) Stats(ctx context.Context, periods []starling.Period) (*starling.FeedStats, error) {
+	return Call[[]starling.Period, *starling.FeedStats](ctx, f.c, "stats", periods, true)
 }
