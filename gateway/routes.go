@@ -88,6 +88,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications/{id}", s.api(read(readNotifs), s.handleNotification))
 	mux.Handle("POST /api/v1/notifications/{id}/dismiss", s.api(write(writeNotifs), s.handleDismiss))
 	mux.Handle("GET /api/v1/streaming", s.shedOnly("read", s.handleStreaming))
+	mux.Handle("GET /api/v1/streaming/{channel...}", s.shedOnly("read", s.handleSSE))
 	mux.HandleFunc("GET /api/v1/streaming/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK"))
