@@ -230,7 +230,8 @@ func TestSignUpErrors(t *testing.T) {
 			status int
 			err    string
 		}{
-			{startest.Form{"grant_type": {"password"}, "client_id": {id}, "client_secret": {secret}}, 400, "unsupported_grant_type"},
+			{startest.Form{"grant_type": {"implicit"}, "client_id": {id}, "client_secret": {secret}}, 400, "unsupported_grant_type"},
+			{startest.Form{"grant_type": {"password"}, "client_id": {id}, "client_secret": {secret}}, 400, "invalid_grant"},
 			{startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {"bad"}}, 401, "invalid_client"},
 			{startest.Form{"grant_type": {"authorization_code"}, "client_id": {id}, "client_secret": {secret}, "code": {"nope"}}, 400, "invalid_grant"},
 			{startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"admin:read"}}, 400, "invalid_scope"},
