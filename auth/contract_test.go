@@ -81,6 +81,7 @@ var contract = []struct {
 	{"authorization code flow", testAuthorizationCode},
 	{"password grant", testPasswordGrant},
 	{"account counts", testCountAccounts},
+	{"profile fields and images", testProfileFields},
 	{"revocation", testRevoke},
 	{"profile update", testUpdate},
 	{"concurrent sign-ups of one username", testConcurrentSignUp},
@@ -392,6 +393,57 @@ func testCountAccounts(t *testing.T, svc starling.AuthService) {
 	}
 	if n, err := svc.CountAccounts(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
 		t.Fatalf("created in the future = %d, %v", n, err)
+	}
+}
+
+func testProfileFields(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	id := mustSignUp(t, svc, newApp(t, svc, "read write follow"))
+	set := func(fields ...starling.FieldInput) (*starling.Account, error) {
+		return svc.UpdateAccount(ctx, id, starling.AccountUpdate{Fields: &fields})
+	}
+	a, err := set(starling.FieldInput{Name: "Site", Value: "https://ada.example"}, starling.FieldInput{}, starling.FieldInput{Name: " Pronouns ", Value: "she/her"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Fields) != 2 || a.Fields[1].Name != "Pronouns" || a.Fields[0].VerifiedAt != nil || !strings.Contains(a.Fields[0].ValueHTML, "ada.example") {
+		t.Fatalf("fields = %+v", a.Fields)
+	}
+	at := time.Now().Truncate(time.Millisecond)
+	verify := func(name, value string) *starling.Account {
+		t.Helper()
+		a, err := svc.UpdateAccount(ctx, id, starling.AccountUpdate{Verified: &starling.FieldVerification{Name: name, Value: value, At: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a = verify("Site", "https://elsewhere.example"); a.Fields[0].VerifiedAt != nil {
+		t.Fatal("a verification of another value applied")
+	}
+	if a = verify("Site", "https://ada.example"); a.Fields[0].VerifiedAt == nil || !a.Fields[0].VerifiedAt.Equal(at) || a.Fields[1].VerifiedAt != nil {
+		t.Fatalf("after verification: %+v", a.Fields)
+	}
+	// Renamed but the same value: still verified. New value: not.
+	a, err = set(starling.FieldInput{Name: "Home", Value: "https://ada.example"}, starling.FieldInput{Name: "Blog", Value: "https://blog.example"})
+	if err != nil || a.Fields[0].VerifiedAt == nil || a.Fields[1].VerifiedAt != nil {
+		t.Fatalf("after replacing: %+v, %v", a.Fields, err)
+	}
+	five := make([]starling.FieldInput, 5)
+	for i := range five {
+		five[i] = starling.FieldInput{Name: fmt.Sprint("f", i), Value: "v"}
+	}
+	_, err = set(five...)
+	wantCode(t, err, starling.Invalid)
+	_, err = set(starling.FieldInput{Name: "x", Value: strings.Repeat("é", 256)})
+	wantCode(t, err, starling.Invalid)
+
+	img := &starling.ProfileImage{MediaID: 42, URL: "/media/42/original-x.jpg", StaticURL: "/media/42/original-x.jpg"}
+	if a, err = svc.UpdateAccount(ctx, id, starling.AccountUpdate{Avatar: img}); err != nil || a.Avatar == nil || *a.Avatar != *img || a.Header != nil {
+		t.Fatalf("avatar set: %+v, %v", a.Avatar, err)
+	}
+	if a, err = svc.UpdateAccount(ctx, id, starling.AccountUpdate{Avatar: &starling.ProfileImage{}}); err != nil || a.Avatar != nil || len(a.Fields) != 2 {
+		t.Fatalf("avatar removed: %+v, %v", a, err)
 	}
 }
 

@@ -50,7 +50,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/apps/verify_credentials", s.api(access{token: true}, s.handleVerifyApp))
 	mux.Handle("POST /api/v1/accounts", s.api(access{token: true, scopes: writeAccounts, class: "auth", limit: "signup"}, s.handleSignUp))
 	mux.Handle("GET /api/v1/accounts/verify_credentials", s.api(read(readAccounts), s.handleVerifyCredentials))
-	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(write(writeAccounts), s.handleUpdateCredentials))
+	profile := access{user: true, scopes: writeAccounts, class: "write", upload: 2*s.media.Limits().ImageBytes + 1<<20}
+	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(profile, s.handleUpdateCredentials))
+	mux.Handle("DELETE /api/v1/profile/avatar", s.api(write(writeAccounts), s.handleDeleteProfileImage(starling.MediaAvatar)))
+	mux.Handle("DELETE /api/v1/profile/header", s.api(write(writeAccounts), s.handleDeleteProfileImage(starling.MediaHeader)))
 	mux.Handle("GET /api/v1/accounts/lookup", s.api(optional(readAccounts), s.handleLookup))
 	mux.Handle("GET /api/v1/accounts/{id}", s.api(optional(readAccounts), s.handleAccount))
 	mux.Handle("GET /api/v1/accounts/{id}/statuses", s.api(optional(readStatuses), s.handleAccountStatuses))

@@ -52,6 +52,10 @@ type Config struct {
 	Streaming StreamingLimits
 	// RequestTimeout is each request's deadline (default 10s).
 	RequestTimeout time.Duration
+	// VerifyPrivateLinks lets profile link verification fetch pages on
+	// loopback and private addresses. For tests only: in production it
+	// would let users make the server request internal services.
+	VerifyPrivateLinks bool
 }
 
 // Server is the HTTP edge. Create it with New; it is an http.Handler and is
@@ -81,6 +85,7 @@ type Server struct {
 	instance         instanceBase
 	instanceRendered atomic.Pointer[instanceDoc]
 	stats            *instanceStats
+	links            *linkVerifier
 }
 
 // New returns a gateway serving cfg's services.
@@ -111,6 +116,7 @@ func New(cfg Config) *Server {
 	}
 	s.render = newRenderer(s.base)
 	s.stats = newInstanceStats(s)
+	s.links = newLinkVerifier(s, cfg.VerifyPrivateLinks)
 	if cfg.MediaCacheBytes == 0 {
 		cfg.MediaCacheBytes = 256 << 20
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Streaming bounds the streaming API.
 	Streaming gateway.StreamingLimits
+	// VerifyPrivateLinks lets profile link verification reach loopback
+	// and private addresses: tests only (see gateway.Config).
+	VerifyPrivateLinks bool
 	// MediaUnattachedTTL: uploads not attached within it are deleted
 	// (0: a day).
 	MediaUnattachedTTL time.Duration
@@ -235,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		gw = gateway.New(gateway.Config{
 			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify, Media: n.Media,
 			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits, Live: nc, Streaming: cfg.Streaming,
+			VerifyPrivateLinks: cfg.VerifyPrivateLinks,
 		})
 		handler = gw
 	} else {
