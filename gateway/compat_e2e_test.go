@@ -194,6 +194,9 @@ func TestInstanceCountsAndNodeInfo(t *testing.T) {
 	if d := c.Must(200, "GET", "/api/v1/instance/extended_description", nil).Map(t); !strings.HasPrefix(d["content"].(string), "<p>") || d["updated_at"] == "" {
 		t.Errorf("extended_description = %v", d)
 	}
+	if r := c.Must(200, "GET", "/health", nil); string(r.Body) != "OK" {
+		t.Errorf("/health = %s", r.Body)
+	}
 	c.Must(404, "GET", "/api/v1/instance/privacy_policy", nil)
 	c.Must(404, "GET", "/api/v1/instance/terms_of_service", nil)
 }

@@ -34,6 +34,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /health", plainOK) // Mastodon's
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
 
@@ -92,10 +93,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/notifications/{id}/dismiss", s.api(write(writeNotifs), s.handleDismiss))
 	mux.Handle("GET /api/v1/streaming", s.shedOnly("read", s.handleStreaming))
 	mux.Handle("GET /api/v1/streaming/{channel...}", s.shedOnly("read", s.handleSSE))
-	mux.HandleFunc("GET /api/v1/streaming/health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("OK"))
-	})
+	mux.HandleFunc("GET /api/v1/streaming/health", plainOK)
 
 	// Media.
 	upload := access{user: true, scopes: writeMedia, class: "media", limit: "media", upload: s.uploadLimit()}
@@ -146,6 +144,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 func (s *Server) uploadLimit() int64 {
 	l := s.media.Limits()
 	return max(l.ImageBytes, l.VideoBytes) + 1<<20
+}
+
+// plainOK answers Mastodon's health checks (/health and
+// /api/v1/streaming/health): "OK" while the process is alive.
+func plainOK(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("OK"))
 }
 
 // handleHealth answers while the process is alive.
