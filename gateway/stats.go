@@ -16,7 +16,10 @@ import (
 const (
 	countsTTL    = time.Minute
 	activityTTL  = time.Hour
-	statsTimeout = 10 * time.Second
+	statsTimeout = 5 * time.Second
+	// statsRetry is how long after a failed first computation readers get
+	// no figures at once instead of trying again.
+	statsRetry = 5 * time.Second
 	weeks        = 12 // of /api/v1/instance/activity, as Mastodon
 )
 
@@ -33,9 +36,11 @@ type weekActivity struct {
 }
 
 // cached holds a value computed at most every ttl. The first reader waits
-// for the first computation; later readers get the last value at once while
-// one of them refreshes it in the background. A failed computation keeps
-// the previous value. Safe for concurrent use.
+// for the first computation (within its own deadline); later readers get
+// the last value at once while one of them refreshes it in the background.
+// A failed computation keeps the previous value; while there is none,
+// readers get nothing at once for statsRetry after a failure. Safe for
+// concurrent use.
 type cached[T any] struct {
 	ttl     time.Duration
 	compute func(context.Context) (T, error)
@@ -43,18 +48,24 @@ type cached[T any] struct {
 
 	fill sync.Mutex // held by the first computation
 
-	mu      sync.Mutex
-	val     T
-	at      time.Time
-	ok      bool
-	running bool
+	mu       sync.Mutex
+	val      T
+	at       time.Time
+	ok       bool
+	running  bool
+	failedAt time.Time
 }
 
 // get returns the value, and false if none could be computed yet.
 func (c *cached[T]) get(ctx context.Context) (T, bool) {
 	c.mu.Lock()
 	if !c.ok {
+		failed := time.Since(c.failedAt) < statsRetry
 		c.mu.Unlock()
+		if failed {
+			var zero T
+			return zero, false
+		}
 		return c.first(ctx)
 	}
 	v := c.val
@@ -70,16 +81,19 @@ func (c *cached[T]) first(ctx context.Context) (T, bool) {
 	c.fill.Lock()
 	defer c.fill.Unlock()
 	c.mu.Lock()
-	if c.ok {
+	if c.ok || time.Since(c.failedAt) < statsRetry {
 		defer c.mu.Unlock()
-		return c.val, true
+		return c.val, c.ok
 	}
 	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
 	v, err := c.compute(ctx)
 	if err != nil {
 		c.onError(err)
+		c.mu.Lock()
+		c.failedAt = time.Now()
+		c.mu.Unlock()
 		var zero T
 		return zero, false
 	}
