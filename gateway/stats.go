@@ -20,7 +20,7 @@ const (
 	// statsRetry is how long after a failed first computation readers get
 	// no figures at once instead of trying again.
 	statsRetry = 5 * time.Second
-	weeks        = 12 // of /api/v1/instance/activity, as Mastodon
+	weeks      = 12 // of /api/v1/instance/activity, as Mastodon
 )
 
 // counts are the instance's totals.
