@@ -113,11 +113,10 @@ func (e *env) account(t *testing.T, name string) starling.ID {
 	return id
 }
 
-// TestContract runs the same operations against the local service and a
-// NATS client of it.
-func TestContract(t *testing.T) {
-	e := newEnv(t)
-	local := e.service(t, 0)
+// remote serves local over NATS and returns a client of it, on a
+// connection of its own.
+func (e *env) remote(t *testing.T, local *feed.Service) starling.FeedService {
+	t.Helper()
 	srv, err := remote.ServeFeed(e.eng.Conn(), startest.Telemetry(t), local)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +127,15 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	impls := map[string]starling.FeedService{"local": local, "remote": remote.NewFeedClient(nc, startest.Telemetry(t))}
+	return remote.NewFeedClient(nc, startest.Telemetry(t))
+}
+
+// TestContract runs the same operations against the local service and a
+// NATS client of it.
+func TestContract(t *testing.T) {
+	e := newEnv(t)
+	local := e.service(t, 0)
+	impls := map[string]starling.FeedService{"local": local, "remote": e.remote(t, local)}
 	for name, svc := range impls {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
@@ -426,11 +433,6 @@ func TestInteractionsOfReblog(t *testing.T) {
 func TestStats(t *testing.T) {
 	e := newEnv(t)
 	local := e.service(t, 0)
-	srv, err := remote.ServeFeed(e.eng.Conn(), startest.Telemetry(t), local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
 	ctx := context.Background()
 	a, b := e.account(t, "sa"), e.account(t, "sb")
 	var first starling.ID
@@ -455,8 +457,7 @@ func TestStats(t *testing.T) {
 	}
 	now := time.Now()
 	periods := []starling.Period{{From: now.Add(-time.Hour), To: now.Add(time.Minute)}, {From: now.Add(-48 * time.Hour), To: now.Add(-24 * time.Hour)}}
-	client := remote.NewFeedClient(e.eng.Conn(), startest.Telemetry(t))
-	for name, svc := range map[string]starling.FeedService{"local": local, "remote": client} {
+	for name, svc := range map[string]starling.FeedService{"local": local, "remote": e.remote(t, local)} {
 		stats, err := svc.Stats(ctx, periods)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -35,20 +35,7 @@ func ProcessProfileImage(data []byte, f Format, lim Limits, w, h int) (*Image, e
 	if err != nil {
 		return nil, errCorrupt(err)
 	}
-	out := fill(img, w, h)
-	transparent := !isOpaque(out)
-	p := &Image{Width: out.Rect.Dx(), Height: out.Rect.Dy()}
-	if transparent {
-		p.MIME, p.Ext = mimePNG, "png"
-		p.Data, err = encodePNG(out)
-	} else {
-		p.MIME, p.Ext = mimeJPEG, "jpg"
-		p.Data, err = encodeJPEG(out)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return p, addPreview(p, out, transparent)
+	return stillImage(fill(img, w, h))
 }
 
 // decodeProcessed decodes what ProcessImage wrote, with the decoder of the
