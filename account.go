@@ -39,6 +39,12 @@ type Account struct {
 	Discoverable bool      `json:"discoverable"`
 	CreatedAt    time.Time `json:"created_at"`
 
+	// Fields are the profile's name/value pairs (at most MaxFields).
+	Fields []Field `json:"fields,omitempty"`
+	// Avatar and Header are the profile's images; nil shows a placeholder.
+	Avatar *ProfileImage `json:"avatar,omitempty"`
+	Header *ProfileImage `json:"header,omitempty"`
+
 	// Posting defaults (Mastodon's "source" of a CredentialAccount).
 	Privacy   Visibility `json:"privacy"`
 	Sensitive bool       `json:"sensitive"`
@@ -54,6 +60,49 @@ type Account struct {
 	Revision uint64 `json:"revision"`
 }
 
+// Limits of profile fields, Mastodon's.
+const (
+	MaxFields          = 4
+	MaxFieldNameChars  = 255
+	MaxFieldValueChars = 255
+)
+
+// Field is one of a profile's name/value pairs. Value is the text as the
+// user wrote it, ValueHTML its rendering (links made clickable; a verified
+// link carries rel="me"). VerifiedAt is set once the page the value links
+// to was found to link back to the profile (rel="me"), and cleared when the
+// value changes.
+type Field struct {
+	Name       string     `json:"name"`
+	Value      string     `json:"value"`
+	ValueHTML  string     `json:"value_html"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+}
+
+// ProfileImage is an avatar or a header: a media attachment processed for
+// that purpose and kept for as long as the profile shows it. URL is the
+// image's path below the public URL; StaticURL that of a still version.
+type ProfileImage struct {
+	MediaID   ID     `json:"media_id"`
+	URL       string `json:"url"`
+	StaticURL string `json:"static_url"`
+}
+
+// FieldInput is a field as a client sends it.
+type FieldInput struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// FieldVerification records that a field's link was verified at At. It
+// applies only if the profile still has a field with exactly this name and
+// value.
+type FieldVerification struct {
+	Name  string    `json:"name"`
+	Value string    `json:"value"`
+	At    time.Time `json:"at"`
+}
+
 // AccountUpdate changes a profile; nil fields stay as they are.
 type AccountUpdate struct {
 	DisplayName  *string     `json:"display_name,omitempty"`
@@ -64,6 +113,15 @@ type AccountUpdate struct {
 	Privacy      *Visibility `json:"privacy,omitempty"`
 	Sensitive    *bool       `json:"sensitive,omitempty"`
 	Language     *string     `json:"language,omitempty"`
+	// Fields replaces every field (pairs with an empty name and value are
+	// dropped); a field whose value is unchanged keeps its verification.
+	Fields *[]FieldInput `json:"fields,omitempty"`
+	// Avatar and Header replace an image; a zero ProfileImage removes it.
+	Avatar *ProfileImage `json:"avatar,omitempty"`
+	Header *ProfileImage `json:"header,omitempty"`
+	// Verified marks a field verified (link verification sets it, not
+	// clients).
+	Verified *FieldVerification `json:"verified,omitempty"`
 }
 
 // App is an OAuth 2 client application.
@@ -130,13 +188,20 @@ type AuthorizeRequest struct {
 
 // TokenRequest is a call to the OAuth 2 token endpoint.
 type TokenRequest struct {
-	GrantType    string // "authorization_code" or "client_credentials"
+	// GrantType is "authorization_code", "client_credentials" or
+	// "password" (the resource owner's password grant command-line
+	// clients sign in with).
+	GrantType    string
 	ClientID     string
 	ClientSecret Secret
 	Code         Secret
 	RedirectURI  string
 	CodeVerifier Secret
-	Scopes       Scopes // for client_credentials; nil means the app's default
+	// Username (a username or an e-mail address) and Password are the
+	// credentials of the password grant.
+	Username string
+	Password Secret
+	Scopes   Scopes // for client_credentials and password; nil means "read"
 }
 
 // RevokeRequest revokes a token on behalf of the client that holds it.
@@ -192,4 +257,7 @@ type AuthService interface {
 	LookupAccount(ctx context.Context, username string) (*Account, error)
 	// UpdateAccount changes a profile and returns it.
 	UpdateAccount(ctx context.Context, id ID, u AccountUpdate) (*Account, error)
+	// CountAccounts counts the accounts created at or after since (all of
+	// them for the zero time), for the instance's statistics.
+	CountAccounts(ctx context.Context, since time.Time) (int64, error)
 }

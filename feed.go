@@ -150,6 +150,31 @@ type Thread struct {
 	Descendants []*Status `json:"descendants"`
 }
 
+// Period is a span of time, from From (included) to To (excluded).
+type Period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// PeriodActivity is what was posted in a Period.
+type PeriodActivity struct {
+	Statuses int64 `json:"statuses"` // statuses created (reblogs included) and not deleted
+	Accounts int64 `json:"accounts"` // distinct accounts that created them
+}
+
+// FeedStats are the Feed's instance-wide figures, for the instance
+// endpoints. They are eventually consistent.
+type FeedStats struct {
+	// Statuses counts every live status, reblogs included, as Mastodon's
+	// statuses counters do.
+	Statuses int64 `json:"statuses"`
+	// Periods holds the activity of each period asked for, in order.
+	Periods []PeriodActivity `json:"periods"`
+}
+
+// MaxStatsPeriods bounds the periods of one Stats call.
+const MaxStatsPeriods = 32
+
 // FeedService manages statuses, interactions, the follow graph and
 // timelines. Statuses, follow edges, favourites and reblogs are source of
 // truth, written with compare-and-set where uniqueness matters (CP);
@@ -201,4 +226,9 @@ type FeedService interface {
 	// Subscribers returns the followers of account who asked to be
 	// notified of its posts (follow with notify=true).
 	Subscribers(ctx context.Context, account ID) ([]ID, error)
+
+	// Stats counts the live statuses and what was posted in each of
+	// periods (at most MaxStatsPeriods). It may scan every status: callers
+	// cache the answer.
+	Stats(ctx context.Context, periods []Period) (*FeedStats, error)
 }

@@ -104,6 +104,8 @@ type FeedPartitions interface {
 	Timeline(ctx context.Context, part int, tag string, onlyMedia bool, p Page) ([]ID, error)
 	// Edges pages the list kind (Edge*) of key, newest first.
 	Edges(ctx context.Context, part int, kind string, key ID, p Page) ([]Edge, error)
+	// Stats counts the partition's statuses and the activity of periods.
+	Stats(ctx context.Context, part int, periods []Period) (*FeedStats, error)
 }
 
 // ReasonMoved is the Reason of the Unavailable error a partition's former

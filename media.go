@@ -39,7 +39,17 @@ type MediaUpload struct {
 	// Wait is how long Upload may wait for processing before returning an
 	// attachment that is still processing.
 	Wait time.Duration
+	// Purpose is MediaAvatar or MediaHeader for a profile image (an image
+	// only, cropped and resized for the purpose, a still), "" for an
+	// attachment of a status.
+	Purpose string
 }
+
+// Purposes of profile images.
+const (
+	MediaAvatar = "avatar"
+	MediaHeader = "header"
+)
 
 // MediaUpdate changes an attachment's description or focus; nil keeps it.
 type MediaUpdate struct {
@@ -86,12 +96,15 @@ type MediaService interface {
 	UpdateMedia(ctx context.Context, account, id ID, u MediaUpdate) (*MediaAttachment, error)
 	// DeleteMedia deletes an attachment no status uses.
 	DeleteMedia(ctx context.Context, account, id ID) error
-	// Attach marks the account's processed media as used by status.
+	// Attach marks the account's processed media as used by status (for
+	// an avatar or header, status is the account itself): used media is
+	// kept until DeleteAttached.
 	Attach(ctx context.Context, account, status ID, ids []ID) error
 	// Attachments returns attachments by ID, in order, leaving out unknown
 	// ones.
 	Attachments(ctx context.Context, ids []ID) ([]*MediaAttachment, error)
-	// DeleteAttached deletes media of a deleted status.
+	// DeleteAttached deletes media of a deleted status (or a replaced
+	// profile image: status is then the account).
 	DeleteAttached(ctx context.Context, account, status ID, ids []ID) error
 	// Open opens a file by the name in its URL, for delivery.
 	Open(ctx context.Context, id ID, name string) (*MediaFile, error)

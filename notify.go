@@ -68,9 +68,9 @@ type NotifyService interface {
 	// UnreadCount counts notifications newer than the notifications
 	// marker (of the given types; all when empty), up to limit.
 	UnreadCount(ctx context.Context, account ID, types []string, limit int) (int, error)
-	// Markers returns the account's markers for the named timelines. The
-	// "notifications" marker is always present (zero when never saved) when
-	// asked for.
+	// Markers returns the account's markers for the named timelines. A
+	// timeline whose marker was never saved comes back with Version 0 and
+	// LastReadID 0 (the API leaves it out).
 	Markers(ctx context.Context, account ID, timelines []string) ([]Marker, error)
 	// SaveMarkers sets last-read positions (timeline -> id).
 	SaveMarkers(ctx context.Context, account ID, positions map[string]ID) ([]Marker, error)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -78,6 +79,9 @@ var contract = []struct {
 	{"sign up and authenticate", testSignUp},
 	{"sign-up validation", testSignUpValidation},
 	{"authorization code flow", testAuthorizationCode},
+	{"password grant", testPasswordGrant},
+	{"account counts", testCountAccounts},
+	{"profile fields and images", testProfileFields},
 	{"revocation", testRevoke},
 	{"profile update", testUpdate},
 	{"concurrent sign-ups of one username", testConcurrentSignUp},
@@ -154,7 +158,7 @@ func testApps(t *testing.T, svc starling.AuthService) {
 	if e := wantCode(t, err, starling.Unauthorized); e.Reason != "invalid_client" {
 		t.Fatalf("reason = %q", e.Reason)
 	}
-	_, err = svc.Token(ctx, starling.TokenRequest{GrantType: "password", ClientID: app.ClientID, ClientSecret: app.ClientSecret})
+	_, err = svc.Token(ctx, starling.TokenRequest{GrantType: "implicit", ClientID: app.ClientID, ClientSecret: app.ClientSecret})
 	if e := wantCode(t, err, starling.Invalid); e.Reason != "unsupported_grant_type" {
 		t.Fatalf("reason = %q", e.Reason)
 	}
@@ -320,6 +324,133 @@ func testAuthorizationCode(t *testing.T, svc starling.AuthService) {
 			t.Fatalf("reason %q", e.Reason)
 		}
 	})
+}
+
+func testPasswordGrant(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	app := newApp(t, svc, "read write")
+	name, _ := signUp(t, svc, newApp(t, svc, "read write follow"))
+	grant := func(login string, pw starling.Secret, scopes starling.Scopes, secret starling.Secret) (*starling.IssuedToken, error) {
+		return svc.Token(ctx, starling.TokenRequest{GrantType: "password", ClientID: app.ClientID, ClientSecret: secret,
+			Username: login, Password: pw, Scopes: scopes})
+	}
+	for _, login := range []string{name, name + "@example.com"} {
+		tok, err := grant(login, "correct horse battery", starling.Scopes{"read", "write"}, app.ClientSecret)
+		if err != nil {
+			t.Fatalf("password grant as %s: %v", login, err)
+		}
+		g, err := svc.Authenticate(ctx, tok.AccessToken)
+		if err != nil || !g.IsUser() || g.ClientID != app.ClientID || g.Scopes.String() != "read write" {
+			t.Fatalf("grant of %s = %+v, %v", login, g, err)
+		}
+	}
+	tok, err := grant(name, "correct horse battery", nil, app.ClientSecret)
+	if err != nil || tok.Scopes.String() != "read" {
+		t.Fatalf("default scope: %v %v", tok, err)
+	}
+	for _, tc := range []struct {
+		name, login string
+		pw, secret  starling.Secret
+		scopes      starling.Scopes
+		code        starling.Code
+		reason      string
+	}{
+		{"wrong password", name, "not the password", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"unknown user", "nobody_here", "correct horse battery", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"no credentials", "", "", app.ClientSecret, nil, starling.Invalid, "invalid_grant"},
+		{"wrong client secret", name, "correct horse battery", "wrong", nil, starling.Unauthorized, "invalid_client"},
+		{"scope outside the app", name, "correct horse battery", app.ClientSecret, starling.Scopes{"follow"}, starling.Invalid, "invalid_scope"},
+	} {
+		_, err := grant(tc.login, tc.pw, tc.scopes, tc.secret)
+		if e := wantCode(t, err, tc.code); e.Reason != tc.reason {
+			t.Fatalf("%s: reason %q, want %q", tc.name, e.Reason, tc.reason)
+		}
+	}
+}
+
+func testCountAccounts(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	before, err := svc.CountAccounts(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	app := newApp(t, svc, "read write follow")
+	for range 3 {
+		signUp(t, svc, app)
+	}
+	if _, err := svc.UpdateAccount(ctx, mustSignUp(t, svc, app), starling.AccountUpdate{DisplayName: new("renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	total, err := svc.CountAccounts(ctx, time.Time{})
+	if err != nil || total != before+4 {
+		t.Fatalf("total = %d, %v; want %d", total, err, before+4)
+	}
+	recent, err := svc.CountAccounts(ctx, start)
+	if err != nil || recent != 4 {
+		t.Fatalf("created since the start = %d, %v; want 4", recent, err)
+	}
+	if n, err := svc.CountAccounts(ctx, time.Now().Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("created in the future = %d, %v", n, err)
+	}
+}
+
+func testProfileFields(t *testing.T, svc starling.AuthService) {
+	ctx := context.Background()
+	id := mustSignUp(t, svc, newApp(t, svc, "read write follow"))
+	set := func(fields ...starling.FieldInput) (*starling.Account, error) {
+		return svc.UpdateAccount(ctx, id, starling.AccountUpdate{Fields: &fields})
+	}
+	a, err := set(starling.FieldInput{Name: "Site", Value: "https://ada.example"}, starling.FieldInput{}, starling.FieldInput{Name: " Pronouns ", Value: "she/her"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Fields) != 2 || a.Fields[1].Name != "Pronouns" || a.Fields[0].VerifiedAt != nil || !strings.Contains(a.Fields[0].ValueHTML, "ada.example") {
+		t.Fatalf("fields = %+v", a.Fields)
+	}
+	at := time.Now().Truncate(time.Millisecond)
+	verify := func(name, value string) *starling.Account {
+		t.Helper()
+		a, err := svc.UpdateAccount(ctx, id, starling.AccountUpdate{Verified: &starling.FieldVerification{Name: name, Value: value, At: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a = verify("Site", "https://elsewhere.example"); a.Fields[0].VerifiedAt != nil {
+		t.Fatal("a verification of another value applied")
+	}
+	if a = verify("Site", "https://ada.example"); a.Fields[0].VerifiedAt == nil || !a.Fields[0].VerifiedAt.Equal(at) || a.Fields[1].VerifiedAt != nil {
+		t.Fatalf("after verification: %+v", a.Fields)
+	}
+	// Renamed but the same value: still verified. New value: not.
+	a, err = set(starling.FieldInput{Name: "Home", Value: "https://ada.example"}, starling.FieldInput{Name: "Blog", Value: "https://blog.example"})
+	if err != nil || a.Fields[0].VerifiedAt == nil || a.Fields[1].VerifiedAt != nil {
+		t.Fatalf("after replacing: %+v, %v", a.Fields, err)
+	}
+	five := make([]starling.FieldInput, 5)
+	for i := range five {
+		five[i] = starling.FieldInput{Name: fmt.Sprint("f", i), Value: "v"}
+	}
+	_, err = set(five...)
+	wantCode(t, err, starling.Invalid)
+	_, err = set(starling.FieldInput{Name: "x", Value: strings.Repeat("é", 256)})
+	wantCode(t, err, starling.Invalid)
+
+	img := &starling.ProfileImage{MediaID: 42, URL: "/media/42/original-x.jpg", StaticURL: "/media/42/original-x.jpg"}
+	if a, err = svc.UpdateAccount(ctx, id, starling.AccountUpdate{Avatar: img}); err != nil || a.Avatar == nil || *a.Avatar != *img || a.Header != nil {
+		t.Fatalf("avatar set: %+v, %v", a.Avatar, err)
+	}
+	if a, err = svc.UpdateAccount(ctx, id, starling.AccountUpdate{Avatar: &starling.ProfileImage{}}); err != nil || a.Avatar != nil || len(a.Fields) != 2 {
+		t.Fatalf("avatar removed: %+v, %v", a, err)
+	}
+}
+
+func mustSignUp(t *testing.T, svc starling.AuthService, app *starling.AppCredentials) starling.ID {
+	t.Helper()
+	_, tok := signUp(t, svc, app)
+	return tok.AccountID
 }
 
 func testRevoke(t *testing.T, svc starling.AuthService) {

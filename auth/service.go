@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -296,6 +297,11 @@ func (s *Service) Authorize(ctx context.Context, req starling.AuthorizeRequest) 
 
 var errBadLogin = &starling.Error{Code: starling.Unauthorized, Reason: "invalid_grant", Message: "Invalid email or password."}
 
+// errPasswordGrant is RFC 6749's answer to wrong credentials at the token
+// endpoint: 400 invalid_grant (401 is for a bad client).
+var errPasswordGrant = &starling.Error{Code: starling.Invalid, Reason: "invalid_grant",
+	Message: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."}
+
 // signIn checks a login (username or e-mail) and password.
 func (s *Service) signIn(ctx context.Context, login string, pw starling.Secret) (starling.ID, error) {
 	login = strings.TrimSpace(login)
@@ -339,7 +345,7 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 	ctx, span := s.tel.Tracer.Start(ctx, "auth.Token")
 	defer span.End()
 	switch req.GrantType {
-	case "authorization_code", "client_credentials":
+	case "authorization_code", "client_credentials", "password":
 	case "":
 		return nil, &starling.Error{Code: starling.Invalid, Reason: "invalid_request", Message: "The request is missing a required parameter: grant_type."}
 	default:
@@ -349,7 +355,7 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 	if err != nil {
 		return nil, err
 	}
-	if req.GrantType == "client_credentials" {
+	if req.GrantType != "authorization_code" {
 		scopes := req.Scopes
 		if len(scopes) == 0 {
 			scopes = starling.Scopes{"read"}
@@ -357,7 +363,18 @@ func (s *Service) Token(ctx context.Context, req starling.TokenRequest) (*starli
 		if !scopes.Within(app.Scopes) {
 			return nil, &starling.Error{Code: starling.Invalid, Reason: "invalid_scope", Message: "The requested scope is invalid, unknown, or malformed."}
 		}
-		return s.issue(ctx, app, 0, scopes)
+		var account starling.ID
+		if req.GrantType == "password" {
+			// Doorkeeper's resource owner password grant: the same
+			// credential check as the sign-in page.
+			if account, err = s.signIn(ctx, req.Username, req.Password); err != nil {
+				if starling.IsCode(err, starling.Unauthorized) {
+					return nil, errPasswordGrant
+				}
+				return nil, err
+			}
+		}
+		return s.issue(ctx, app, account, scopes)
 	}
 	invalidGrant := &starling.Error{Code: starling.Invalid, Reason: "invalid_grant",
 		Message: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."}
@@ -598,6 +615,9 @@ func (s *Service) UpdateAccount(ctx context.Context, id starling.ID, u starling.
 	if u.Language != nil && len(*u.Language) > 8 {
 		return nil, &starling.Error{Code: starling.Invalid, Message: "Validation failed: Language is invalid"}
 	}
+	if err := checkFields(u.Fields); err != nil {
+		return nil, err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		var a accountRecord
 		rev, err := s.get(ctx, acctKey(id), &a)
@@ -647,6 +667,94 @@ func applyUpdate(a *starling.Account, u starling.AccountUpdate, render Renderer)
 	if u.Language != nil {
 		a.Language = *u.Language
 	}
+	if u.Avatar != nil {
+		a.Avatar = profileImage(*u.Avatar)
+	}
+	if u.Header != nil {
+		a.Header = profileImage(*u.Header)
+	}
+	if u.Fields != nil {
+		a.Fields = replaceFields(a.Fields, *u.Fields, render)
+	}
+	if v := u.Verified; v != nil {
+		for i, f := range a.Fields {
+			if f.Name == v.Name && f.Value == v.Value && f.VerifiedAt == nil {
+				at := v.At.UTC()
+				a.Fields[i].VerifiedAt = &at
+				a.Fields[i].ValueHTML = renderField(f.Value, true, render)
+			}
+		}
+	}
+}
+
+// profileImage is the stored form of an image update: nil removes it.
+func profileImage(p starling.ProfileImage) *starling.ProfileImage {
+	if p.MediaID == 0 {
+		return nil
+	}
+	return &p
+}
+
+// checkFields validates profile fields as Mastodon does: at most
+// MaxFields (not counting pairs with an empty name and value), names and
+// values of at most 255 characters.
+func checkFields(fields *[]starling.FieldInput) error {
+	if fields == nil {
+		return nil
+	}
+	n := 0
+	for _, f := range *fields {
+		if strings.TrimSpace(f.Name) == "" && strings.TrimSpace(f.Value) == "" {
+			continue
+		}
+		n++
+		if utf8.RuneCountInString(f.Name) > starling.MaxFieldNameChars || utf8.RuneCountInString(f.Value) > starling.MaxFieldValueChars {
+			return &starling.Error{Code: starling.Invalid, Message: fmt.Sprintf("Validation failed: Fields are too long (maximum is %d characters each)", starling.MaxFieldValueChars)}
+		}
+	}
+	if n > starling.MaxFields {
+		return &starling.Error{Code: starling.Invalid, Message: fmt.Sprintf("Validation failed: Fields too many (maximum is %d)", starling.MaxFields)}
+	}
+	return nil
+}
+
+// replaceFields returns the new fields, rendered; a field whose value was
+// already verified keeps its verification, as in Mastodon.
+func replaceFields(old []starling.Field, in []starling.FieldInput, render Renderer) []starling.Field {
+	var out []starling.Field
+	for _, f := range in {
+		name, value := strings.TrimSpace(f.Name), strings.TrimSpace(f.Value)
+		if name == "" && value == "" {
+			continue
+		}
+		nf := starling.Field{Name: name, Value: value}
+		for _, o := range old {
+			if o.Value == value && o.VerifiedAt != nil {
+				nf.VerifiedAt = o.VerifiedAt
+			}
+		}
+		nf.ValueHTML = renderField(value, nf.VerifiedAt != nil, render)
+		out = append(out, nf)
+	}
+	return out
+}
+
+// renderField renders a field's value as one line of HTML, links made
+// clickable; a verified value's links carry rel="me".
+func renderField(value string, verified bool, render Renderer) string {
+	html := render(strings.Join(strings.Fields(value), " "))
+	html = strings.TrimSuffix(strings.TrimPrefix(html, "<p>"), "</p>")
+	if verified {
+		html = strings.ReplaceAll(html, `rel="nofollow noopener"`, `rel="nofollow noopener me"`)
+	}
+	return html
+}
+
+// CountAccounts counts accounts from the auth table's stream state: every
+// account has exactly one credentials record, written once when it signs
+// up (and never deleted: Starling does not delete accounts).
+func (s *Service) CountAccounts(ctx context.Context, since time.Time) (int64, error) {
+	return s.tab.CountKeys(ctx, "cred.>", since)
 }
 
 func containsExact(list []string, s string) bool {

@@ -61,8 +61,12 @@ test("sign up, verify credentials, update profile", async () => {
   assert.equal(looked.id, me.id);
   const prefs = await client.v1.preferences.fetch();
   assert.equal(prefs["posting:default:visibility"], "public");
-  const markers = await client.v1.markers.fetch({ timeline: ["notifications"] });
-  assert.ok(markers.notifications, "a notifications marker is always present");
+  const none = await client.v1.markers.fetch({ timeline: ["notifications"] });
+  assert.equal(none.notifications, undefined, "a marker never saved is left out");
+  await client.v1.markers.create({ notifications: { lastReadId: me.id } });
+  const markers = await client.v1.markers.fetch({ timeline: ["notifications", "home"] });
+  assert.equal(markers.notifications.lastReadId, me.id);
+  assert.equal(markers.home, undefined);
 });
 
 test("post, follow, home timeline with pagination, favourite, reblog, thread", async () => {

@@ -123,11 +123,10 @@ func (e *env) account(t *testing.T, name string) starling.ID {
 	return id
 }
 
-// TestContract runs the same operations against the local service and a
-// NATS client of it.
-func TestContract(t *testing.T) {
-	e := newEnv(t)
-	local := e.service(t, 0)
+// remote serves local over NATS and returns a client of it, on a
+// connection of its own.
+func (e *env) remote(t *testing.T, local *feed.Service) starling.FeedService {
+	t.Helper()
 	srv, err := remote.ServeFeed(e.eng.Conn(), startest.Telemetry(t), local)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +137,15 @@ func TestContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	impls := map[string]starling.FeedService{"local": local, "remote": remote.NewFeedClient(nc, startest.Telemetry(t), e.eng.Config().Partitions)}
+	return remote.NewFeedClient(nc, startest.Telemetry(t), e.eng.Config().Partitions)
+}
+
+// TestContract runs the same operations against the local service and a
+// NATS client of it.
+func TestContract(t *testing.T) {
+	e := newEnv(t)
+	local := e.service(t, 0)
+	impls := map[string]starling.FeedService{"local": local, "remote": e.remote(t, local)}
 	for name, svc := range impls {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
@@ -430,5 +437,49 @@ func TestInteractionsOfReblog(t *testing.T) {
 	boosts, err := svc.RebloggedBy(ctx, 0, wrapper.ID, starling.Page{})
 	if err != nil || len(boosts.Accounts) != 1 || boosts.Accounts[0].ID != b {
 		t.Fatalf("reblogged_by of the reblog = %+v, %v", boosts, err)
+	}
+}
+
+// TestStats checks the instance figures: live statuses (reblogs in,
+// deleted out) and per-period activity, locally and over NATS.
+func TestStats(t *testing.T) {
+	e := newEnv(t)
+	local := e.service(t, 0)
+	ctx := context.Background()
+	a, b := e.account(t, "sa"), e.account(t, "sb")
+	var first starling.ID
+	for i := range 3 {
+		st, err := local.CreateStatus(ctx, a, starling.NewStatus{Text: fmt.Sprint("post ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = st.ID
+		}
+	}
+	if _, err := local.Reblog(ctx, b, first, starling.Public); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := local.CreateStatus(ctx, b, starling.NewStatus{Text: "soon gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.DeleteStatus(ctx, b, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	periods := []starling.Period{{From: now.Add(-time.Hour), To: now.Add(time.Minute)}, {From: now.Add(-48 * time.Hour), To: now.Add(-24 * time.Hour)}}
+	for name, svc := range map[string]starling.FeedService{"local": local, "remote": e.remote(t, local)} {
+		stats, err := svc.Stats(ctx, periods)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := &starling.FeedStats{Statuses: 4, Periods: []starling.PeriodActivity{{Statuses: 4, Accounts: 2}, {}}}
+		if fmt.Sprint(stats) != fmt.Sprint(want) {
+			t.Errorf("%s: stats = %+v, want %+v", name, stats, want)
+		}
+	}
+	if _, err := local.Stats(ctx, make([]starling.Period, starling.MaxStatsPeriods+1)); starling.ErrorCode(err) != starling.Invalid {
+		t.Fatalf("too many periods: %v", err)
 	}
 }

@@ -155,6 +155,20 @@ func (ps partitions) Edges(ctx context.Context, p int, kind string, key starling
 	return pt.edges(kind, key, page, limit), nil
 }
 
+func (ps partitions) Stats(ctx context.Context, p int, periods []starling.Period) (*starling.FeedStats, error) {
+	pt, peer, err := ps.at(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if peer != nil {
+		return peer.Stats(ctx, p, periods)
+	}
+	if len(periods) > starling.MaxStatsPeriods {
+		return nil, starling.Errorf(starling.Invalid, "too many periods")
+	}
+	return pt.stats(periods), nil
+}
+
 // --- gathering across partitions ---
 
 // byPartition groups IDs by their partition.

@@ -70,45 +70,7 @@ func (s *Server) credentialAccount(r *http.Request, id starling.ID) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.credentialAccountJSON(a, int64(len(reqs.Accounts))), nil
-}
-
-// PATCH /api/v1/accounts/update_credentials
-func (s *Server) handleUpdateCredentials(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	var u starling.AccountUpdate
-	var err error
-	u.DisplayName = c.p.OptString("display_name")
-	u.Note = c.p.OptString("note")
-	if u.Locked, err = c.p.OptBool("locked"); err != nil {
-		return nil, err
-	}
-	if u.Bot, err = c.p.OptBool("bot"); err != nil {
-		return nil, err
-	}
-	if u.Discoverable, err = c.p.OptBool("discoverable"); err != nil {
-		return nil, err
-	}
-	if v := c.p.OptString("source[privacy]"); v != nil {
-		vis := starling.Visibility(*v)
-		u.Privacy = &vis
-	}
-	if u.Sensitive, err = c.p.OptBool("source[sensitive]"); err != nil {
-		return nil, err
-	}
-	u.Language = c.p.OptString("source[language]")
-	updated, err := s.auth.UpdateAccount(r.Context(), c.viewer(), u)
-	if err != nil {
-		return nil, err
-	}
-	// Answer with the profile just written (caches elsewhere catch up
-	// asynchronously) and the current counters.
-	a, err := s.account(r, c.viewer())
-	if err != nil {
-		return nil, err
-	}
-	p := *updated
-	p.StatusesCount, p.FollowersCount, p.FollowingCount, p.LastStatusAt = a.StatusesCount, a.FollowersCount, a.FollowingCount, a.LastStatusAt
-	return s.credentialAccountJSON(&p, 0), nil
+	return rawJSON(s.render.appendCredentialAccount(nil, a, int64(len(reqs.Accounts)))), nil
 }
 
 // GET /api/v1/accounts/{id}
@@ -121,7 +83,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return nil, err
 	}
-	return s.accountJSON(a), nil
+	return rawJSON(s.render.appendAccount(nil, a)), nil
 }
 
 // GET /api/v1/accounts/lookup
@@ -145,7 +107,7 @@ func (s *Server) handleLookup(w http.ResponseWriter, r *http.Request, c *call) (
 	if err != nil {
 		return nil, err
 	}
-	return s.accountJSON(a), nil
+	return rawJSON(s.render.appendAccount(nil, a)), nil
 }
 
 // account loads a profile with its counters.

@@ -230,7 +230,8 @@ func TestSignUpErrors(t *testing.T) {
 			status int
 			err    string
 		}{
-			{startest.Form{"grant_type": {"password"}, "client_id": {id}, "client_secret": {secret}}, 400, "unsupported_grant_type"},
+			{startest.Form{"grant_type": {"implicit"}, "client_id": {id}, "client_secret": {secret}}, 400, "unsupported_grant_type"},
+			{startest.Form{"grant_type": {"password"}, "client_id": {id}, "client_secret": {secret}}, 400, "invalid_grant"},
 			{startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {"bad"}}, 401, "invalid_client"},
 			{startest.Form{"grant_type": {"authorization_code"}, "client_id": {id}, "client_secret": {secret}, "code": {"nope"}}, 400, "invalid_grant"},
 			{startest.Form{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "scope": {"admin:read"}}, 400, "invalid_scope"},
@@ -313,16 +314,16 @@ func TestProfileAndBootstrapEndpoints(t *testing.T) {
 		c.Must(404, "GET", "/api/v1/accounts/999", nil)
 		c.Must(404, "GET", "/api/v1/accounts/not-an-id", nil)
 	})
-	t.Run("markers always include notifications", func(t *testing.T) {
-		m := u.Must(200, "GET", "/api/v1/markers?timeline[]=notifications", nil).Map(t)
-		if _, ok := m["notifications"]; !ok {
-			t.Fatalf("markers = %v", m)
+	t.Run("markers never set are left out", func(t *testing.T) {
+		m := u.Must(200, "GET", "/api/v1/markers?timeline[]=notifications&timeline[]=home", nil).Map(t)
+		if len(m) != 0 {
+			t.Fatalf("markers before any was saved = %v, want {}", m)
 		}
 		u.Must(200, "POST", "/api/v1/markers", startest.JSONBody{"notifications": map[string]any{"last_read_id": "12345"}})
 		m = u.Must(200, "GET", "/api/v1/markers?timeline[]=notifications&timeline[]=home", nil).Map(t)
 		n := m["notifications"].(map[string]any)
-		if n["last_read_id"] != "12345" || n["version"].(float64) != 1 {
-			t.Fatalf("markers = %v", m)
+		if _, home := m["home"]; n["last_read_id"] != "12345" || n["version"].(float64) != 1 || home {
+			t.Fatalf("markers = %v, want only notifications", m)
 		}
 	})
 	t.Run("instance and stubs", func(t *testing.T) {

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -31,6 +33,22 @@ func (s *Server) streamingURL() string {
 	return "ws://" + strings.TrimPrefix(s.base, "http://")
 }
 
+// instanceBase holds the parts of the instance documents that never change
+// while the node runs; the counts are filled in per rendering.
+type instanceBase struct {
+	v1, v2, nodeInfo map[string]any
+}
+
+// instanceDoc is the instance documents rendered for one set of counts.
+type instanceDoc struct {
+	counts                         *counts
+	v1, v2, nodeInfo20, nodeInfo21 []byte
+}
+
+// mastodonVersion is the Mastodon API version Starling speaks (clients
+// compare it to decide what to call).
+const mastodonVersion = "4.3.0"
+
 func (s *Server) buildInstance() {
 	statuses := map[string]any{"max_characters": maxStatusChars, "max_media_attachments": s.media.Limits().AttachmentsMax, "characters_reserved_per_url": charactersPerURL}
 	ml := s.media.Limits()
@@ -39,11 +57,10 @@ func (s *Server) buildInstance() {
 		"description_limit": ml.DescriptionMax}
 	polls := map[string]any{"max_options": 4, "max_characters_per_option": 50, "min_expiration": 300, "max_expiration": 2629746}
 	domain := s.cfg.PublicURL.Host
-	desc := "A distributed social platform that speaks the Mastodon API."
-	v2 := map[string]any{
-		"domain": domain, "title": s.cfg.Title, "version": "4.3.0 (compatible; Starling " + starling.Version + ")",
-		"source_url": "https://github.com/starling-social/starling", "description": desc,
-		"usage":     map[string]any{"users": map[string]any{"active_month": 0}},
+	version := mastodonVersion + " (compatible; Starling " + starling.Version + ")"
+	s.instance.v2 = map[string]any{
+		"domain": domain, "title": s.cfg.Title, "version": version,
+		"source_url": sourceURL, "description": instanceDescription,
 		"thumbnail": map[string]any{"url": s.base + instanceThumbnailPth},
 		"icon":      []any{},
 		"languages": []string{"en"},
@@ -62,45 +79,103 @@ func (s *Server) buildInstance() {
 		"contact":       map[string]any{"email": "", "account": nil},
 		"rules":         []any{},
 	}
-	v1 := map[string]any{
-		"uri": domain, "title": s.cfg.Title, "short_description": desc, "description": desc, "email": "",
-		"version": v2["version"], "urls": map[string]any{"streaming_api": s.streamingURL()},
-		"stats":     map[string]any{"user_count": 0, "status_count": 0, "domain_count": 0},
+	s.instance.v1 = map[string]any{
+		"uri": domain, "title": s.cfg.Title, "short_description": instanceDescription, "description": instanceDescription, "email": "",
+		"version": version, "urls": map[string]any{"streaming_api": s.streamingURL()},
 		"thumbnail": s.base + instanceThumbnailPth, "languages": []string{"en"},
 		"registrations": true, "approval_required": false, "invites_enabled": false,
 		"configuration":   map[string]any{"accounts": map[string]any{"max_featured_tags": 0}, "statuses": statuses, "media_attachments": media, "polls": polls},
 		"contact_account": nil, "rules": []any{},
 	}
-	s.instanceV1, _ = json.Marshal(v1)
-	s.instanceV2, _ = json.Marshal(v2)
-}
-
-func (s *Server) handleInstanceV2(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	s.instanceOnce.Do(s.buildInstance)
-	return rawJSON(s.instanceV2), nil
-}
-
-func (s *Server) handleInstanceV1(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
-	s.instanceOnce.Do(s.buildInstance)
-	return rawJSON(s.instanceV1), nil
-}
-
-// GET /.well-known/nodeinfo and /nodeinfo/2.0
-func (s *Server) handleNodeInfoIndex(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"links": []any{map[string]string{
-		"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": s.base + "/nodeinfo/2.0"}}})
-}
-
-func (s *Server) handleNodeInfo(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"version":           "2.0",
-		"software":          map[string]string{"name": "starling", "version": starling.Version},
+	// NodeInfo names the software truthfully; metadata.upstream says whose
+	// client API it speaks, which is how clients that detect the server
+	// type (megalodon's detector, behind Whalebird) recognise a
+	// Mastodon-compatible server that is not Mastodon.
+	s.instance.nodeInfo = map[string]any{
+		"software":          map[string]any{"name": "starling", "version": starling.Version},
 		"protocols":         []string{},
 		"services":          map[string]any{"inbound": []string{}, "outbound": []string{}},
 		"openRegistrations": true,
-		"usage":             map[string]any{"users": map[string]int{"total": 0}, "localPosts": 0},
-		"metadata":          map[string]any{"nodeName": s.cfg.Title},
-	})
+		"metadata": map[string]any{
+			"nodeName": s.cfg.Title, "nodeDescription": instanceDescription,
+			"upstream": map[string]any{"name": "mastodon", "version": mastodonVersion},
+			"features": []string{"mastodon_api", "mastodon_api_streaming"},
+		},
+	}
+}
+
+const (
+	instanceDescription = "A distributed social platform that speaks the Mastodon API."
+	sourceURL           = "https://github.com/starling-social/starling"
+)
+
+var noCounts = &counts{}
+
+// instanceDocs returns the instance documents with the current counts,
+// rendering them again only when the counts change.
+func (s *Server) instanceDocs(ctx context.Context) *instanceDoc {
+	s.instanceOnce.Do(s.buildInstance)
+	c, ok := s.stats.counts.get(ctx)
+	if !ok {
+		c = noCounts // no figure yet: the services did not answer
+	}
+	if d := s.instanceRendered.Load(); d != nil && d.counts == c {
+		return d
+	}
+	d := &instanceDoc{counts: c}
+	v2 := maps.Clone(s.instance.v2)
+	v2["usage"] = map[string]any{"users": map[string]any{"active_month": c.activeMonth}}
+	v1 := maps.Clone(s.instance.v1)
+	v1["stats"] = map[string]any{"user_count": c.users, "status_count": c.statuses, "domain_count": 0}
+	ni := maps.Clone(s.instance.nodeInfo)
+	ni["usage"] = map[string]any{"users": map[string]any{"total": c.users, "activeMonth": c.activeMonth, "activeHalfyear": c.activeHalfyear},
+		"localPosts": c.statuses}
+	ni["version"] = "2.0"
+	d.nodeInfo20, _ = json.Marshal(ni)
+	ni["version"] = "2.1"
+	sw := maps.Clone(ni["software"].(map[string]any))
+	sw["repository"], sw["homepage"] = sourceURL, sourceURL
+	ni["software"] = sw
+	d.nodeInfo21, _ = json.Marshal(ni)
+	d.v1, _ = json.Marshal(v1)
+	d.v2, _ = json.Marshal(v2)
+	s.instanceRendered.Store(d)
+	return d
+}
+
+func (s *Server) handleInstanceV2(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	return rawJSON(s.instanceDocs(r.Context()).v2), nil
+}
+
+func (s *Server) handleInstanceV1(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
+	return rawJSON(s.instanceDocs(r.Context()).v1), nil
+}
+
+const (
+	nodeInfo20 = "http://nodeinfo.diaspora.software/ns/schema/2.0"
+	nodeInfo21 = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+)
+
+// GET /.well-known/nodeinfo
+func (s *Server) handleNodeInfoIndex(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"links": []any{
+		map[string]string{"rel": nodeInfo20, "href": s.base + "/nodeinfo/2.0"},
+		map[string]string{"rel": nodeInfo21, "href": s.base + "/nodeinfo/2.1"},
+	}})
+}
+
+// GET /nodeinfo/2.0 and /nodeinfo/2.1
+func (s *Server) handleNodeInfo(version string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d := s.instanceDocs(r.Context())
+		body, schema := d.nodeInfo20, nodeInfo20
+		if version == "2.1" {
+			body, schema = d.nodeInfo21, nodeInfo21
+		}
+		w.Header().Set("Content-Type", `application/json; profile="`+schema+`#"`)
+		w.Header().Set("Cache-Control", "public, max-age=1800")
+		_, _ = w.Write(body)
+	}
 }
 
 // GET /api/v1/preferences
@@ -123,8 +198,10 @@ func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request, c *ca
 	}, nil
 }
 
-// emptyList answers the endpoints Starling does not implement yet but
-// clients call: custom emojis, filters, lists, announcements, followed tags.
+// emptyList answers the list endpoints where Starling has nothing to list
+// (custom emojis, peers, rules, moderated domains, announcements) and those
+// it does not implement yet but clients call at start (filters, lists,
+// followed tags).
 func (s *Server) emptyList(w http.ResponseWriter, r *http.Request, c *call) (any, error) {
 	return rawJSON("[]"), nil
 }

@@ -193,7 +193,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	tok, err := s.auth.Token(r.Context(), starling.TokenRequest{GrantType: p.Get("grant_type"), ClientID: clientID, ClientSecret: starling.Secret(secret),
-		Code: starling.Secret(p.Get("code")), RedirectURI: p.Get("redirect_uri"), CodeVerifier: starling.Secret(p.Get("code_verifier")), Scopes: scopes})
+		Code: starling.Secret(p.Get("code")), RedirectURI: p.Get("redirect_uri"), CodeVerifier: starling.Secret(p.Get("code_verifier")),
+		Username: p.Get("username"), Password: starling.Secret(p.Get("password")), Scopes: scopes})
 	if err != nil {
 		s.writeOAuthError(w, r, err)
 		return
@@ -236,7 +237,7 @@ func (s *Server) handleOAuthMetadata(w http.ResponseWriter, r *http.Request) {
 		"scopes_supported":                      allScopes(),
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code", "client_credentials"},
+		"grant_types_supported":                 []string{"authorization_code", "password", "client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"service_documentation":                 "https://docs.joinmastodon.org/",

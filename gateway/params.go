@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,17 +27,21 @@ const (
 
 // params is every parameter of a request, from the query string and the
 // body, whatever the body's encoding: JSON (nested objects flattened to
-// Rails-style "a[b]" keys, arrays to "a[]"), urlencoded or multipart forms
-// (indexed keys "a[0]" folded to "a[]"). Body values win over query values.
+// Rails-style "a[b]" keys, arrays of values to "a[]", arrays of objects to
+// "a[0][b]"), urlencoded or multipart forms (a trailing index "a[0]" folded
+// to "a[]"; indexes of objects, "a[0][b]", kept for Objects). Body values
+// win over query values.
 type params struct {
 	v     url.Values
 	files map[string][]*multipart.FileHeader
 	form  *multipart.Form
 }
 
-var indexRE = regexp.MustCompile(`\[\d+\]`)
+var indexRE = regexp.MustCompile(`\[\d+\]$`)
 
-// normKey folds indexed array keys: media_ids[0] -> media_ids[].
+// normKey folds a trailing array index: media_ids[0] -> media_ids[]. The
+// index of an object in an array (fields_attributes[0][name]) stays: it
+// pairs the object's values.
 func normKey(k string) string {
 	if strings.IndexByte(k, '[') < 0 {
 		return k
@@ -142,9 +148,9 @@ func (p *params) close() {
 }
 
 func (p *params) addValues(vals url.Values) error {
-	for k, vs := range vals {
-		k = normKey(k)
-		p.v[k] = append(p.v[k], vs...)
+	for _, k := range indexOrder(vals) {
+		nk := normKey(k)
+		p.v[nk] = append(p.v[nk], vals[k]...)
 	}
 	return p.check()
 }
@@ -152,7 +158,8 @@ func (p *params) addValues(vals url.Values) error {
 // setValues replaces query values with body values of the same key.
 func (p *params) setValues(vals url.Values) error {
 	seen := map[string]bool{}
-	for k, vs := range vals {
+	for _, k := range indexOrder(vals) {
+		vs := vals[k]
 		k = normKey(k)
 		if !seen[k] {
 			delete(p.v, k)
@@ -191,9 +198,13 @@ func flatten(out url.Values, prefix string, v any, depth int) error {
 			}
 		}
 	case []any:
-		for _, child := range x {
+		for i, child := range x {
 			switch child.(type) {
-			case map[string]any, []any:
+			case map[string]any:
+				if err := flatten(out, prefix+"["+strconv.Itoa(i)+"]", child, depth+1); err != nil {
+					return err
+				}
+			case []any:
 				if err := flatten(out, prefix+"[]", child, depth+1); err != nil {
 					return err
 				}
@@ -359,4 +370,74 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Objects returns the objects sent under key, in index order: Rails'
+// key[i][field] (i a number, or any hash key, as in
+// fields_attributes[0][name]), from forms or JSON (an array of objects or
+// an object of objects). Each object maps a field to its first value.
+// More than max objects is a bad request.
+func (p *params) Objects(key string, max int) ([]map[string]string, error) {
+	byIndex := map[string]map[string]string{}
+	prefix := key + "["
+	for k, vs := range p.v {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || len(vs) == 0 {
+			continue
+		}
+		idx, field, ok := strings.Cut(rest, "][")
+		if !ok || !strings.HasSuffix(field, "]") || strings.ContainsAny(idx, "[]") {
+			continue
+		}
+		field = strings.TrimSuffix(field, "]")
+		if byIndex[idx] == nil {
+			if len(byIndex) == max {
+				return nil, badRequest("Too many %s", key)
+			}
+			byIndex[idx] = map[string]string{}
+		}
+		byIndex[idx][field] = vs[0]
+	}
+	keys := make([]string, 0, len(byIndex))
+	for k := range byIndex {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		na, errA := strconv.Atoi(a)
+		nb, errB := strconv.Atoi(b)
+		if errA == nil && errB == nil {
+			return cmp.Compare(na, nb)
+		}
+		return strings.Compare(a, b)
+	})
+	out := make([]map[string]string, len(keys))
+	for i, k := range keys {
+		out[i] = byIndex[k]
+	}
+	return out, nil
+}
+
+// indexOrder returns the keys of vals so that keys folding into one array
+// (media_ids[0], media_ids[1], ... media_ids[10]) come in index order.
+func indexOrder(vals url.Values) []string {
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	index := func(k string) (string, int) {
+		if m := indexRE.FindStringIndex(k); m != nil {
+			n, _ := strconv.Atoi(k[m[0]+1 : m[1]-1])
+			return k[:m[0]], n
+		}
+		return k, -1
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		pa, na := index(a)
+		pb, nb := index(b)
+		if c := strings.Compare(pa, pb); c != 0 {
+			return c
+		}
+		return cmp.Compare(na, nb)
+	})
+	return keys
 }

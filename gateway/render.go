@@ -162,6 +162,12 @@ func appendFloat(b []byte, f float64) []byte { return strconv.AppendFloat(b, f, 
 
 // appendAccount appends an Account entity.
 func (r *renderer) appendAccount(b []byte, a *starling.Account) []byte {
+	return append(r.appendAccountFields(b, a), '}')
+}
+
+// appendAccountFields appends an Account entity without its closing brace,
+// for entities that extend it (CredentialAccount).
+func (r *renderer) appendAccountFields(b []byte, a *starling.Account) []byte {
 	k := fragKey{a.ID, a.Revision}
 	frag := r.accounts.get(k)
 	if frag == nil {
@@ -183,7 +189,7 @@ func (r *renderer) appendAccount(b []byte, a *starling.Account) []byte {
 	} else {
 		b = append(b, "null"...)
 	}
-	return append(b, '}')
+	return b
 }
 
 // accountFragment renders the profile part of an Account: an unterminated
@@ -212,17 +218,87 @@ func (r *renderer) accountFragment(a *starling.Account) []byte {
 	b = appendString(b, r.base+"/@"+a.Username)
 	b = append(b, `,"uri":`...)
 	b = appendString(b, r.base+"/users/"+a.Username)
-	avatar, header := r.base+defaultAvatarPath, r.base+defaultHeaderPath
+	avatar, avatarStatic := r.profileImage(a.Avatar, defaultAvatarPath)
+	header, headerStatic := r.profileImage(a.Header, defaultHeaderPath)
 	b = append(b, `,"avatar":`...)
 	b = appendString(b, avatar)
 	b = append(b, `,"avatar_static":`...)
-	b = appendString(b, avatar)
+	b = appendString(b, avatarStatic)
 	b = append(b, `,"header":`...)
 	b = appendString(b, header)
 	b = append(b, `,"header_static":`...)
-	b = appendString(b, header)
-	b = append(b, `,"avatar_description":"","header_description":"","hide_collections":null,"noindex":false,"emojis":[],"roles":[],"fields":[]`...)
+	b = appendString(b, headerStatic)
+	b = append(b, `,"avatar_description":"","header_description":"","hide_collections":null,"noindex":false,"emojis":[],"roles":[],"fields":`...)
+	b = appendFields(b, a.Fields, true)
 	return b
+}
+
+// profileImage returns the URLs of an avatar or header, or of the
+// placeholder when there is none.
+func (r *renderer) profileImage(p *starling.ProfileImage, placeholder string) (url, static string) {
+	if p == nil {
+		return r.base + placeholder, r.base + placeholder
+	}
+	static = p.StaticURL
+	if static == "" {
+		static = p.URL
+	}
+	return r.base + p.URL, r.base + static
+}
+
+// appendFields appends profile fields: with the value as HTML (Account) or
+// as written (the source of a CredentialAccount).
+func appendFields(b []byte, fields []starling.Field, html bool) []byte {
+	b = append(b, '[')
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, f.Name)
+		b = append(b, `,"value":`...)
+		if html {
+			b = appendString(b, f.ValueHTML)
+		} else {
+			b = appendString(b, f.Value)
+		}
+		b = append(b, `,"verified_at":`...)
+		if f.VerifiedAt != nil {
+			b = appendTime(b, *f.VerifiedAt)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendCredentialAccount appends a CredentialAccount: the signed-in
+// account with its source (what the user wrote, and posting defaults) and
+// role.
+func (r *renderer) appendCredentialAccount(b []byte, a *starling.Account, followRequests int64) []byte {
+	b = r.appendAccountFields(b, a)
+	privacy := a.Privacy
+	if privacy == "" {
+		privacy = starling.Public
+	}
+	b = append(b, `,"source":{"note":`...)
+	b = appendString(b, a.Note)
+	b = append(b, `,"fields":`...)
+	b = appendFields(b, a.Fields, false)
+	b = append(b, `,"privacy":`...)
+	b = appendString(b, string(privacy))
+	b = append(b, `,"sensitive":`...)
+	b = appendBool(b, a.Sensitive)
+	b = append(b, `,"language":`...)
+	b = appendString(b, a.Language)
+	b = append(b, `,"follow_requests_count":`...)
+	b = appendInt(b, followRequests)
+	b = append(b, `,"hide_collections":null,"discoverable":`...)
+	b = appendBool(b, a.Discoverable)
+	b = append(b, `,"indexable":false,"attribution_domains":[],"quote_policy":"public"}`...)
+	b = append(b, `,"role":{"id":"-99","name":"","color":"","permissions":"0","highlighted":false}`...)
+	return append(b, '}')
 }
 
 // --- statuses ---

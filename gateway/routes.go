@@ -34,6 +34,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /health", plainOK) // Mastodon's
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
 
@@ -50,7 +51,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/apps/verify_credentials", s.api(access{token: true}, s.handleVerifyApp))
 	mux.Handle("POST /api/v1/accounts", s.api(access{token: true, scopes: writeAccounts, class: "auth", limit: "signup"}, s.handleSignUp))
 	mux.Handle("GET /api/v1/accounts/verify_credentials", s.api(read(readAccounts), s.handleVerifyCredentials))
-	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(write(writeAccounts), s.handleUpdateCredentials))
+	profile := access{user: true, scopes: writeAccounts, class: "write", upload: 2*s.media.Limits().ImageBytes + 1<<20}
+	mux.Handle("PATCH /api/v1/accounts/update_credentials", s.api(profile, s.handleUpdateCredentials))
+	mux.Handle("DELETE /api/v1/profile/avatar", s.api(write(writeAccounts), s.handleDeleteProfileImage(starling.MediaAvatar)))
+	mux.Handle("DELETE /api/v1/profile/header", s.api(write(writeAccounts), s.handleDeleteProfileImage(starling.MediaHeader)))
 	mux.Handle("GET /api/v1/accounts/lookup", s.api(optional(readAccounts), s.handleLookup))
 	mux.Handle("GET /api/v1/accounts/{id}", s.api(optional(readAccounts), s.handleAccount))
 	mux.Handle("GET /api/v1/accounts/{id}/statuses", s.api(optional(readStatuses), s.handleAccountStatuses))
@@ -88,10 +92,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/notifications/{id}", s.api(read(readNotifs), s.handleNotification))
 	mux.Handle("POST /api/v1/notifications/{id}/dismiss", s.api(write(writeNotifs), s.handleDismiss))
 	mux.Handle("GET /api/v1/streaming", s.shedOnly("read", s.handleStreaming))
-	mux.HandleFunc("GET /api/v1/streaming/health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("OK"))
-	})
+	mux.Handle("GET /api/v1/streaming/{channel...}", s.shedOnly("read", s.handleSSE))
+	mux.HandleFunc("GET /api/v1/streaming/health", plainOK)
 
 	// Media.
 	upload := access{user: true, scopes: writeMedia, class: "media", limit: "media", upload: s.uploadLimit()}
@@ -109,8 +111,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// Instance and client bootstrap.
 	mux.Handle("GET /api/v1/instance", s.api(public, s.handleInstanceV1))
 	mux.Handle("GET /api/v2/instance", s.api(public, s.handleInstanceV2))
+	mux.Handle("GET /api/v1/instance/activity", s.api(public, s.handleInstanceActivity))
+	mux.Handle("GET /api/v1/instance/extended_description", s.api(public, s.handleExtendedDescription))
+	mux.Handle("GET /api/v1/instance/translation_languages", s.api(public, s.emptyObject))
+	mux.Handle("GET /api/v1/instance/peers", s.api(public, s.emptyList))
+	mux.Handle("GET /api/v1/instance/rules", s.api(public, s.emptyList))
+	mux.Handle("GET /api/v1/instance/domain_blocks", s.api(public, s.emptyList))
 	mux.HandleFunc("GET /.well-known/nodeinfo", s.handleNodeInfoIndex)
-	mux.HandleFunc("GET /nodeinfo/2.0", s.handleNodeInfo)
+	mux.HandleFunc("GET /nodeinfo/2.0", s.handleNodeInfo("2.0"))
+	mux.HandleFunc("GET /nodeinfo/2.1", s.handleNodeInfo("2.1"))
 	mux.Handle("GET /api/v1/preferences", s.api(read(readAccounts), s.handlePreferences))
 	mux.Handle("GET /api/v1/custom_emojis", s.api(public, s.emptyList))
 	mux.Handle("GET /api/v1/filters", s.api(read([]string{"read:filters"}), s.emptyList))
@@ -135,6 +144,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 func (s *Server) uploadLimit() int64 {
 	l := s.media.Limits()
 	return max(l.ImageBytes, l.VideoBytes) + 1<<20
+}
+
+// plainOK answers Mastodon's health checks (/health and
+// /api/v1/streaming/health): "OK" while the process is alive.
+func plainOK(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("OK"))
 }
 
 // handleHealth answers while the process is alive.

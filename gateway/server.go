@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +52,10 @@ type Config struct {
 	Streaming StreamingLimits
 	// RequestTimeout is each request's deadline (default 10s).
 	RequestTimeout time.Duration
+	// VerifyPrivateLinks lets profile link verification fetch pages on
+	// loopback and private addresses. For tests only: in production it
+	// would let users make the server request internal services.
+	VerifyPrivateLinks bool
 }
 
 // Server is the HTTP edge. Create it with New; it is an http.Handler and is
@@ -76,9 +81,11 @@ type Server struct {
 	limiter  *rateLimiter
 	handler  http.Handler
 
-	instanceOnce sync.Once
-	instanceV1   []byte
-	instanceV2   []byte
+	instanceOnce     sync.Once
+	instance         instanceBase
+	instanceRendered atomic.Pointer[instanceDoc]
+	stats            *instanceStats
+	links            *linkVerifier
 }
 
 // New returns a gateway serving cfg's services.
@@ -108,6 +115,8 @@ func New(cfg Config) *Server {
 		limiter: newRateLimiter(),
 	}
 	s.render = newRenderer(s.base)
+	s.stats = newInstanceStats(s)
+	s.links = newLinkVerifier(s, cfg.VerifyPrivateLinks)
 	if cfg.MediaCacheBytes == 0 {
 		cfg.MediaCacheBytes = 256 << 20
 	}
@@ -137,7 +146,7 @@ func New(cfg Config) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	s.handler = s.middleware(s.statusPages(s.mux))
+	s.handler = trailingSlash(s.middleware(s.statusPages(s.mux)))
 	return s
 }
 

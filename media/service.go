@@ -167,6 +167,7 @@ type record struct {
 	Account     starling.ID      `json:"account"`
 	Status      starling.ID      `json:"status,omitempty"`
 	Kind        string           `json:"kind"`
+	Purpose     string           `json:"purpose,omitempty"` // avatar, header or "" (a status's)
 	MIME        string           `json:"mime"`
 	Ext         string           `json:"ext"`
 	State       string           `json:"state"` // processing, ready, failed
@@ -306,6 +307,9 @@ func (s *Service) Upload(ctx context.Context, account starling.ID, u starling.Me
 	if err != nil {
 		return nil, imagingError(err)
 	}
+	if err := checkPurpose(u.Purpose, f); err != nil {
+		return nil, err
+	}
 	id, err := s.Reserve(ctx)
 	if err != nil {
 		return nil, err
@@ -314,7 +318,21 @@ func (s *Service) Upload(ctx context.Context, account starling.ID, u starling.Me
 	if err != nil {
 		return nil, err
 	}
-	return s.register(ctx, account, id, info, f, u.Description, u.Focus, u.Wait)
+	return s.register(ctx, account, id, info, f, u.Description, u.Focus, u.Purpose, u.Wait)
+}
+
+// checkPurpose refuses what cannot be a profile image.
+func checkPurpose(purpose string, f imaging.Format) error {
+	switch purpose {
+	case "":
+		return nil
+	case starling.MediaAvatar, starling.MediaHeader:
+		if f.Kind != imaging.KindImage {
+			return starling.Errorf(starling.Invalid, "Validation failed: %s must be an image (JPEG, PNG, GIF or WebP)", strings.ToUpper(purpose[:1])+purpose[1:])
+		}
+		return nil
+	}
+	return starling.Errorf(starling.Invalid, "unknown media purpose %q", purpose)
 }
 
 // Reserve returns the ID of a new upload, whose bytes the caller then puts
@@ -346,7 +364,7 @@ func (s *Service) checkDescription(description string) error {
 // Register records an upload whose bytes are stored, after checking them
 // itself (type from content, size limit by type), queues its processing
 // and waits up to wait for the result. Whatever it refuses is deleted.
-func (s *Service) Register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, description, focus string, wait time.Duration) (*starling.MediaAttachment, error) {
+func (s *Service) Register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, description, focus, purpose string, wait time.Duration) (*starling.MediaAttachment, error) {
 	if err := s.checkMeta(description, focus); err != nil {
 		return s.discard(ctx, id, err)
 	}
@@ -358,17 +376,20 @@ func (s *Service) Register(ctx context.Context, account, id starling.ID, info en
 	if err != nil {
 		return s.discard(ctx, id, imagingError(err))
 	}
-	return s.register(ctx, account, id, info, f, description, focus, wait)
+	if err := checkPurpose(purpose, f); err != nil {
+		return s.discard(ctx, id, err)
+	}
+	return s.register(ctx, account, id, info, f, description, focus, purpose, wait)
 }
 
 // register is Register once the description and focus are checked and the
 // format is known (Upload knows both before it stores the bytes).
-func (s *Service) register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, f imaging.Format, description, focus string, wait time.Duration) (*starling.MediaAttachment, error) {
+func (s *Service) register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, f imaging.Format, description, focus, purpose string, wait time.Duration) (*starling.MediaAttachment, error) {
 	if max := s.maxBytes(f.Kind); info.Size > max {
 		return s.discard(ctx, id, starling.Errorf(starling.Invalid, "Validation failed: File is too large (maximum is %d MB)", max>>20))
 	}
 	fx, fy, _ := parseFocus(focus)
-	r := &record{ID: id, Account: account, Kind: string(f.Kind), MIME: f.MIME, Ext: f.Ext, State: stateProcessing,
+	r := &record{ID: id, Account: account, Kind: string(f.Kind), Purpose: purpose, MIME: f.MIME, Ext: f.Ext, State: stateProcessing,
 		Original: info, Description: description, FocusX: fx, FocusY: fy, Created: time.Now().UTC()}
 	if err := s.store(ctx, r); err != nil {
 		return s.discard(ctx, id, err)

@@ -155,7 +155,15 @@ func (s *Service) processImage(ctx context.Context, r *record) error {
 	}
 	lim := imaging.DefaultLimits()
 	lim.MaxBytes, lim.MaxPixels = s.cfg.Limits.ImageBytes, s.cfg.Limits.ImagePixels
-	img, err := imaging.ProcessImage(data, f, lim)
+	var img *imaging.Image
+	switch r.Purpose {
+	case starling.MediaAvatar:
+		img, err = imaging.ProcessProfileImage(data, f, lim, imaging.AvatarWidth, imaging.AvatarHeight)
+	case starling.MediaHeader:
+		img, err = imaging.ProcessProfileImage(data, f, lim, imaging.HeaderWidth, imaging.HeaderHeight)
+	default:
+		img, err = imaging.ProcessImage(data, f, lim)
+	}
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	Telemetry *telemetry.Telemetry
 	// Streaming bounds the streaming API.
 	Streaming gateway.StreamingLimits
+	// VerifyPrivateLinks lets profile link verification reach loopback
+	// and private addresses: tests only (see gateway.Config).
+	VerifyPrivateLinks bool
 	// MediaUnattachedTTL: uploads not attached within it are deleted
 	// (0: a day).
 	MediaUnattachedTTL time.Duration
@@ -243,16 +246,19 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	// The HTTP server: the whole API with the gateway, operations
 	// endpoints only without it.
 	var handler http.Handler
+	var gw *gateway.Server
 	if n.runs("gateway") {
 		cache, err := auth.NewTokenCache(n.eng, n.Auth, 100_000)
 		if err != nil {
 			return nil, err
 		}
 		n.closers = append(n.closers, cache.Close)
-		handler = gateway.New(gateway.Config{
+		gw = gateway.New(gateway.Config{
 			PublicURL: n.cfg.PublicURL, Auth: cache, Feed: n.Feed, Notify: n.Notify, Media: n.Media,
 			Telemetry: n.tel, Ready: n.Ready, Limits: cfg.Limits, Live: nc, Streaming: cfg.Streaming,
+			VerifyPrivateLinks: cfg.VerifyPrivateLinks,
 		})
+		handler = gw
 	} else {
 		handler = n.opsHandler()
 	}
@@ -262,6 +268,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.ln != nil {
 		ln := n.ln
 		n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		if gw != nil {
+			n.http.RegisterOnShutdown(gw.CloseStreams) // streams would hold the shutdown
+		}
 		go func() {
 			if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.tel.Log.Error("http server stopped", "err", err)

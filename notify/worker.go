@@ -86,13 +86,11 @@ func (s *Service) onStatus(ctx context.Context, st *starling.Status) error {
 		}
 		return nil
 	}
-	// Mentions, and the author of the status replied to.
+	// Mentions. As in Mastodon, replying alone is no mention: a reply
+	// whose text leaves out its parent's author does not notify them.
 	mentioned := []starling.ID{}
 	for _, m := range st.Mentions {
 		mentioned = append(mentioned, m.ID)
-	}
-	if st.InReplyToAccountID != 0 && !slices.Contains(mentioned, st.InReplyToAccountID) {
-		mentioned = append(mentioned, st.InReplyToAccountID)
 	}
 	for _, r := range mentioned {
 		if err := s.notifyIfVisible(ctx, r, starling.NotifyMention, st, fmt.Sprintf("mention-%d", st.ID)); err != nil {

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -21,8 +22,8 @@ type (
 		Scopes                                                                     starling.Scopes
 	}
 	authTokenReq struct {
-		GrantType, ClientID, ClientSecret, Code, RedirectURI, CodeVerifier string
-		Scopes                                                             starling.Scopes
+		GrantType, ClientID, ClientSecret, Code, RedirectURI, CodeVerifier, Username, Password string
+		Scopes                                                                                 starling.Scopes
 	}
 	authToken struct {
 		AccessToken string          `json:"access_token"`
@@ -72,7 +73,8 @@ func ServeAuth(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.AuthService
 	})
 	Handle(s, "token", func(ctx context.Context, r authTokenReq) (authToken, error) {
 		t, err := svc.Token(ctx, starling.TokenRequest{GrantType: r.GrantType, ClientID: r.ClientID, ClientSecret: starling.Secret(r.ClientSecret),
-			Code: starling.Secret(r.Code), RedirectURI: r.RedirectURI, CodeVerifier: starling.Secret(r.CodeVerifier), Scopes: r.Scopes})
+			Code: starling.Secret(r.Code), RedirectURI: r.RedirectURI, CodeVerifier: starling.Secret(r.CodeVerifier),
+			Username: r.Username, Password: starling.Secret(r.Password), Scopes: r.Scopes})
 		if err != nil {
 			return authToken{}, err
 		}
@@ -97,6 +99,9 @@ func ServeAuth(nc *nats.Conn, tel *telemetry.Telemetry, svc starling.AuthService
 	Handle(s, "lookup_account", svc.LookupAccount)
 	Handle(s, "update_account", func(ctx context.Context, r authUpdateReq) (*starling.Account, error) {
 		return svc.UpdateAccount(ctx, r.ID, r.Update)
+	})
+	Handle(s, "count_accounts", func(ctx context.Context, since int64) (int64, error) {
+		return svc.CountAccounts(ctx, msTime(since))
 	})
 	return s, nil
 }
@@ -134,7 +139,8 @@ func (a *AuthClient) Authorize(ctx context.Context, r starling.AuthorizeRequest)
 
 func (a *AuthClient) Token(ctx context.Context, r starling.TokenRequest) (*starling.IssuedToken, error) {
 	t, err := Call[authTokenReq, authToken](ctx, a.c, "token", authTokenReq{GrantType: r.GrantType, ClientID: r.ClientID,
-		ClientSecret: r.ClientSecret.Reveal(), Code: r.Code.Reveal(), RedirectURI: r.RedirectURI, CodeVerifier: r.CodeVerifier.Reveal(), Scopes: r.Scopes}, false)
+		ClientSecret: r.ClientSecret.Reveal(), Code: r.Code.Reveal(), RedirectURI: r.RedirectURI, CodeVerifier: r.CodeVerifier.Reveal(),
+		Username: r.Username, Password: r.Password.Reveal(), Scopes: r.Scopes}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -176,4 +182,12 @@ func (a *AuthClient) LookupAccount(ctx context.Context, username string) (*starl
 func (a *AuthClient) UpdateAccount(ctx context.Context, id starling.ID, u starling.AccountUpdate) (*starling.Account, error) {
 	// An update sets fields to values: repeating it is harmless.
 	return Call[authUpdateReq, *starling.Account](ctx, a.c, "update_account", authUpdateReq{ID: id, Update: u}, true)
+}
+
+func (a *AuthClient) CountAccounts(ctx context.Context, since time.Time) (int64, error) {
+	var ms int64
+	if !since.IsZero() {
+		ms = since.UnixMilli()
+	}
+	return Call[int64, int64](ctx, a.c, "count_accounts", ms, true)
 }

@@ -56,6 +56,10 @@ type (
 		Part               int
 		Statuses, Accounts []starling.ID
 	}
+	feedStatsReq struct {
+		Part    int
+		Periods []starling.Period
+	}
 	feedPartKeyReq struct {
 		Part      int
 		Kind, Tag string
@@ -101,6 +105,9 @@ func ServeFeedPartition(nc *nats.Conn, tel *telemetry.Telemetry, part int, svc s
 	})
 	Handle(s, "edges", func(ctx context.Context, r feedPartKeyReq) ([]starling.Edge, error) {
 		return parts.Edges(ctx, r.Part, r.Kind, r.Key, r.Page)
+	})
+	Handle(s, "part_stats", func(ctx context.Context, r feedStatsReq) (*starling.FeedStats, error) {
+		return parts.Stats(ctx, r.Part, r.Periods)
 	})
 	return s, nil
 }
@@ -180,6 +187,7 @@ func feedEndpoints(s *Server, svc starling.FeedService) {
 	})
 	Handle(s, "accounts", svc.Accounts)
 	Handle(s, "subscribers", svc.Subscribers)
+	Handle(s, "stats", svc.Stats)
 }
 
 // FeedClient is a starling.FeedService reached over NATS. A call made for
@@ -324,6 +332,11 @@ func (f *FeedClient) Subscribers(ctx context.Context, account starling.ID) ([]st
 	return Call[starling.ID, []starling.ID](ctx, f.c, "subscribers", account, true)
 }
 
+// Stats goes to any instance (it gathers every partition).
+func (f *FeedClient) Stats(ctx context.Context, periods []starling.Period) (*starling.FeedStats, error) {
+	return Call[[]starling.Period, *starling.FeedStats](ctx, f.c, "stats", periods, true)
+}
+
 // FeedPartitionsClient asks the holders of view partitions for their data
 // (starling.FeedPartitions over NATS).
 type FeedPartitionsClient struct{ c *Client }
@@ -354,4 +367,8 @@ func (f *FeedPartitionsClient) Timeline(ctx context.Context, part int, tag strin
 
 func (f *FeedPartitionsClient) Edges(ctx context.Context, part int, kind string, key starling.ID, p starling.Page) ([]starling.Edge, error) {
 	return CallPart[feedPartKeyReq, []starling.Edge](ctx, f.c, part, "edges", feedPartKeyReq{Part: part, Kind: kind, Key: key, Page: p}, true)
+}
+
+func (f *FeedPartitionsClient) Stats(ctx context.Context, part int, periods []starling.Period) (*starling.FeedStats, error) {
+	return CallPart[feedStatsReq, *starling.FeedStats](ctx, f.c, part, "part_stats", feedStatsReq{part, periods}, true)
 }

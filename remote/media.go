@@ -19,7 +19,7 @@ import (
 type MediaBackend interface {
 	starling.MediaService
 	Reserve(ctx context.Context) (starling.ID, error)
-	Register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, description, focus string, wait time.Duration) (*starling.MediaAttachment, error)
+	Register(ctx context.Context, account, id starling.ID, info engine.BlobInfo, description, focus, purpose string, wait time.Duration) (*starling.MediaAttachment, error)
 	Locate(ctx context.Context, id starling.ID, name string) (engine.BlobRef, error)
 }
 
@@ -28,6 +28,7 @@ type (
 		Account, ID        starling.ID
 		Info               engine.BlobInfo
 		Description, Focus string
+		Purpose            string
 		WaitMs             int64
 	}
 	mediaIDReq struct {
@@ -55,7 +56,7 @@ func ServeMedia(nc *nats.Conn, tel *telemetry.Telemetry, svc MediaBackend) (*Ser
 	}
 	Handle(s, "reserve", func(ctx context.Context, _ empty) (starling.ID, error) { return svc.Reserve(ctx) })
 	Handle(s, "register", func(ctx context.Context, r mediaRegisterReq) (*starling.MediaAttachment, error) {
-		return svc.Register(ctx, r.Account, r.ID, r.Info, r.Description, r.Focus, time.Duration(r.WaitMs)*time.Millisecond)
+		return svc.Register(ctx, r.Account, r.ID, r.Info, r.Description, r.Focus, r.Purpose, time.Duration(r.WaitMs)*time.Millisecond)
 	})
 	Handle(s, "media", func(ctx context.Context, r mediaIDReq) (*starling.MediaAttachment, error) {
 		return svc.Media(ctx, r.Account, r.ID)
@@ -112,7 +113,7 @@ func (m *MediaClient) Upload(ctx context.Context, account starling.ID, u starlin
 		return nil, err
 	}
 	return Call[mediaRegisterReq, *starling.MediaAttachment](ctx, m.c, "register", mediaRegisterReq{Account: account, ID: id, Info: info,
-		Description: u.Description, Focus: u.Focus, WaitMs: u.Wait.Milliseconds()}, false)
+		Description: u.Description, Focus: u.Focus, Purpose: u.Purpose, WaitMs: u.Wait.Milliseconds()}, false)
 }
 
 func (m *MediaClient) Media(ctx context.Context, account, id starling.ID) (*starling.MediaAttachment, error) {

@@ -15,33 +15,34 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	HTTPRequests  *prometheus.CounterVec   // route, method, status
-	HTTPDuration  *prometheus.HistogramVec // route, method
-	HTTPInflight  *prometheus.GaugeVec     // class
-	HTTPShed      *prometheus.CounterVec   // class
-	RateLimited   *prometheus.CounterVec   // limit
-	RPCClient     *prometheus.CounterVec   // service, endpoint, code
-	RPCClientDur  *prometheus.HistogramVec // service, endpoint
-	RPCServer     *prometheus.CounterVec   // service, endpoint, code
-	RPCServerDur  *prometheus.HistogramVec // service, endpoint
-	RPCRetries    *prometheus.CounterVec   // service, endpoint
-	BreakerState  *prometheus.GaugeVec     // service
-	BreakerTrans  *prometheus.CounterVec   // service, state
-	FanoutLag     prometheus.Histogram
-	ViewApplied   *prometheus.CounterVec // view
-	ConsumerPend  *prometheus.GaugeVec   // consumer
-	ConsumerAckP  *prometheus.GaugeVec   // consumer
-	ConsumerRedel *prometheus.GaugeVec   // consumer
-	WSConnections prometheus.Gauge
-	WSEvents      *prometheus.CounterVec   // event
-	WSDropped     *prometheus.CounterVec   // reason
-	MediaCache    *prometheus.CounterVec   // result
-	MediaJobs     *prometheus.CounterVec   // result
-	Notifications *prometheus.CounterVec   // type
-	ViewParts     *prometheus.GaugeVec     // service, role
-	ViewBytes     *prometheus.GaugeVec     // service
-	ViewLoad      *prometheus.HistogramVec // service, how
-	ViewSnapshots *prometheus.CounterVec   // service, result
+	HTTPRequests   *prometheus.CounterVec   // route, method, status
+	HTTPDuration   *prometheus.HistogramVec // route, method
+	HTTPInflight   *prometheus.GaugeVec     // class
+	HTTPShed       *prometheus.CounterVec   // class
+	RateLimited    *prometheus.CounterVec   // limit
+	RPCClient      *prometheus.CounterVec   // service, endpoint, code
+	RPCClientDur   *prometheus.HistogramVec // service, endpoint
+	RPCServer      *prometheus.CounterVec   // service, endpoint, code
+	RPCServerDur   *prometheus.HistogramVec // service, endpoint
+	RPCRetries     *prometheus.CounterVec   // service, endpoint
+	BreakerState   *prometheus.GaugeVec     // service
+	BreakerTrans   *prometheus.CounterVec   // service, state
+	FanoutLag      prometheus.Histogram
+	ViewApplied    *prometheus.CounterVec // view
+	ConsumerPend   *prometheus.GaugeVec   // consumer
+	ConsumerAckP   *prometheus.GaugeVec   // consumer
+	ConsumerRedel  *prometheus.GaugeVec   // consumer
+	WSConnections  prometheus.Gauge
+	SSEConnections prometheus.Gauge
+	WSEvents       *prometheus.CounterVec   // event
+	WSDropped      *prometheus.CounterVec   // reason
+	MediaCache     *prometheus.CounterVec   // result
+	MediaJobs      *prometheus.CounterVec   // result
+	Notifications  *prometheus.CounterVec   // type
+	ViewParts      *prometheus.GaugeVec     // service, role
+	ViewBytes      *prometheus.GaugeVec     // service
+	ViewLoad       *prometheus.HistogramVec // service, how
+	ViewSnapshots  *prometheus.CounterVec   // service, result
 }
 
 // latency buckets from 100µs to 10s.
@@ -71,8 +72,9 @@ func NewMetrics() *Metrics {
 	m.ConsumerAckP = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "starling_consumer_ack_pending_messages", Help: "Messages delivered to a JetStream consumer and not yet acknowledged."}, []string{"consumer"})
 	m.ConsumerRedel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "starling_consumer_redelivered_messages", Help: "Messages a JetStream consumer is redelivering."}, []string{"consumer"})
 	m.WSConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "starling_websocket_connections", Help: "Open streaming WebSocket connections on this node."})
-	m.WSEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_websocket_events_sent_total", Help: "Streaming events sent to sockets, by event."}, []string{"event"})
-	m.WSDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_websocket_disconnects_total", Help: "Sockets closed by the server, by reason."}, []string{"reason"})
+	m.SSEConnections = prometheus.NewGauge(prometheus.GaugeOpts{Name: "starling_sse_connections", Help: "Open streaming server-sent events connections on this node."})
+	m.WSEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_websocket_events_sent_total", Help: "Streaming events sent to connections (WebSocket and server-sent events), by event."}, []string{"event"})
+	m.WSDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_websocket_disconnects_total", Help: "Streaming connections (WebSocket and server-sent events) closed by the server, by reason."}, []string{"reason"})
 	m.MediaCache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_media_cache_requests_total", Help: "Media object lookups in this node's edge cache, by result (hit or miss)."}, []string{"result"})
 	m.MediaJobs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_media_jobs_total", Help: "Media processing jobs finished, by result."}, []string{"result"})
 	m.Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "starling_notifications_created_total", Help: "Notifications stored, by type."}, []string{"type"})
@@ -85,7 +87,7 @@ func NewMetrics() *Metrics {
 		m.RPCClient, m.RPCClientDur, m.RPCServer, m.RPCServerDur, m.RPCRetries,
 		m.BreakerState, m.BreakerTrans, m.FanoutLag, m.ViewApplied,
 		m.ConsumerPend, m.ConsumerAckP, m.ConsumerRedel,
-		m.WSConnections, m.WSEvents, m.WSDropped, m.MediaCache, m.MediaJobs, m.Notifications,
+		m.WSConnections, m.SSEConnections, m.WSEvents, m.WSDropped, m.MediaCache, m.MediaJobs, m.Notifications,
 		m.ViewParts, m.ViewBytes, m.ViewLoad, m.ViewSnapshots,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -54,8 +54,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.traceExporter, "trace-exporter", "", "where spans go: none, stdout, file:PATH, otlp (default otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "opt-in listener for net/http/pprof profiles, e.g. 127.0.0.1:6060 (never expose it)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
-	fs.IntVar(&f.streaming.MaxSockets, "max-sockets", 10_000, "streaming WebSockets this node holds at most; past it, 503")
-	fs.IntVar(&f.streaming.MaxPerAccount, "max-sockets-per-account", 64, "streaming WebSockets one account holds at most on this node; past it, 429")
+	fs.IntVar(&f.streaming.MaxSockets, "max-sockets", 10_000, "streaming connections (WebSocket and server-sent events) this node holds at most; past it, 503")
+	fs.IntVar(&f.streaming.MaxPerAccount, "max-sockets-per-account", 64, "streaming connections one account holds at most on this node; past it, 429")
 	f.admin.register(fs)
 	f.limits = gateway.DefaultLimits()
 	rate := func(name string, r *gateway.Rate, usage string) {

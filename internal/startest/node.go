@@ -279,5 +279,9 @@ func WithStreaming(l gateway.StreamingLimits) NodeOption {
 	return func(c *node.Config) { c.Streaming = l }
 }
 
+// WithPrivateLinks lets profile link verification fetch pages on loopback
+// addresses, where tests serve them.
+func WithPrivateLinks() NodeOption { return func(c *node.Config) { c.VerifyPrivateLinks = true } }
+
 // User returns u itself (for helpers that take a *User).
 func (u *User) User() *User { return u }

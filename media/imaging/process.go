@@ -223,8 +223,16 @@ func processWebP(data []byte, lim Limits) (*Image, error) {
 	if b.Dx() != cfg.Width || b.Dy() != cfg.Height {
 		return nil, errCorrupt(fmt.Errorf("decoded %v, header said %dx%d", b, cfg.Width, cfg.Height))
 	}
+	return stillImage(img)
+}
+
+// stillImage encodes a decoded image with its preview and blurhash: PNG
+// if it has transparency, JPEG otherwise.
+func stillImage(img image.Image) (*Image, error) {
+	b := img.Bounds()
 	res := &Image{Width: b.Dx(), Height: b.Dy()}
 	transparent := !isOpaque(img)
+	var err error
 	if transparent {
 		res.MIME, res.Ext = mimePNG, "png"
 		res.Data, err = encodePNG(toNRGBA(img))
