@@ -13,6 +13,9 @@ import (
 // stateVersion is the format of the state file.
 const stateVersion = 1
 
+// StateVersion is the format of the state files this version writes.
+const StateVersion = stateVersion
+
 // State is what setup built on a server: the accounts with their tokens and
 // which follows and seed posts exist. Setup saves it as it goes, so an
 // interrupted setup resumes where it stopped; run reads the accounts from it.

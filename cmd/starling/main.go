@@ -42,6 +42,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "version", "--version", "-v":
 		return runVersion(stdout)
 	case "bench":
+		if len(rest) > 0 && rest[0] == "generate" {
+			return runGenerate(ctx, rest[1:], getenv, stdout, stderr)
+		}
 		return bench.Main(ctx, rest, getenv, stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, rest, getenv, stdout, stderr)
