@@ -28,6 +28,10 @@ type AuthorQuery struct {
 	// follows every one of Authors (so followers-only statuses show), and
 	// reblogs of Viewer's own statuses are left out.
 	Home bool `json:"home,omitempty"`
+	// Follows says that Viewer follows every one of Authors (the caller
+	// knows it from the viewer's partition), so their followers-only
+	// statuses show.
+	Follows bool `json:"follows,omitempty"`
 	Page Page `json:"page"`
 	// ExcludeReplies leaves out replies to other accounts' statuses;
 	// ExcludeReblogs leaves out reblogs.

@@ -171,6 +171,8 @@ func (pt *part) applyBatch(i int, evs []event, live, publish bool, out []liveEve
 	if pt.live[i] != live {
 		return out
 	}
+	pt.scanning = !live && pt.loaded
+	defer func() { pt.scanning = false }()
 	for k := range evs {
 		ev := &evs[k]
 		if ev.seq <= pt.applied[i] {

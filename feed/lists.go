@@ -141,25 +141,32 @@ func (l *flagList) len() int {
 
 // edgeList is a list of relationship records (follows, favourites,
 // reblogs): each has its own time-ordered ID, by which the list is sorted
-// and paged, the account on the other side, and a byte of flags. by indexes
-// the entries by account, for lookups and removal.
+// and paged, the account on the other side, and a few flags, which ride in
+// the account's top bits (as in followersHere). New records have the newest
+// IDs, so adding one is an append. Finding an account's record is a scan
+// from the newest end: lists are short, except the followers of very
+// followed accounts, whose lookups are rare (an unfollow, a relationship
+// shown to that account), and an index by account would cost four more
+// bytes on every edge.
 type edgeList struct {
-	ids  []starling.ID // record IDs, ascending
-	who  []starling.ID
-	bits []uint8
-	by   []int32 // positions, sorted by who
+	ids []starling.ID // record IDs, ascending
+	who []uint64      // account | flags<<flagShift
 }
+
+func (l *edgeList) account(i int) starling.ID { return starling.ID(l.who[i] & idMask) }
+func (l *edgeList) flagsAt(i int) uint8        { return uint8(l.who[i] >> flagShift) }
 
 // find returns the position of account's edge, or -1.
 func (l *edgeList) find(account starling.ID) int {
 	if l == nil {
 		return -1
 	}
-	i, found := slices.BinarySearchFunc(l.by, account, func(pos int32, a starling.ID) int { return cmp.Compare(l.who[pos], a) })
-	if !found {
-		return -1
+	for i := len(l.who) - 1; i >= 0; i-- {
+		if l.who[i]&idMask == uint64(account) {
+			return i
+		}
 	}
-	return int(l.by[i])
+	return -1
 }
 
 func (l *edgeList) has(account starling.ID) bool { return l.find(account) >= 0 }
@@ -170,62 +177,46 @@ func (l *edgeList) flags(account starling.ID) (uint8, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	return l.bits[i], true
+	return l.flagsAt(i), true
 }
 
-// put adds or replaces account's edge.
-func (l *edgeList) put(id, account starling.ID, bits uint8) {
-	if i := l.find(account); i >= 0 {
-		if l.ids[i] == id {
-			l.bits[i] = bits
-			return
+// put adds account's edge id, or replaces its flags. With scan, it also
+// removes an older edge of account first: the record was replaced while
+// its deletion went unseen (a partition catching up from a snapshot reads
+// only records' latest revisions). Otherwise the older edge's deletion came
+// first, and the costly scan is not needed.
+func (l *edgeList) put(id, account starling.ID, bits uint8, scan bool) {
+	w := uint64(account) | uint64(bits)<<flagShift
+	if i, found := slices.BinarySearch(l.ids, id); found && l.account(i) == account {
+		l.who[i] = w
+		return
+	}
+	if scan {
+		if i := l.find(account); i >= 0 {
+			l.removeAt(i)
 		}
-		l.del(account)
 	}
 	n := len(l.ids)
-	pos := n
-	if n > 0 && l.ids[n-1] > id {
-		pos, _ = slices.BinarySearch(l.ids, id)
+	if n == 0 || l.ids[n-1] < id {
+		l.ids, l.who = append(l.ids, id), append(l.who, w)
+		return
 	}
-	l.ids, l.who, l.bits = slices.Insert(l.ids, pos, id), slices.Insert(l.who, pos, account), slices.Insert(l.bits, pos, bits)
-	if pos < n {
-		for k, p := range l.by {
-			if int(p) >= pos {
-				l.by[k] = p + 1
-			}
-		}
-	}
-	j, _ := slices.BinarySearchFunc(l.by, account, func(p int32, a starling.ID) int { return cmp.Compare(l.who[p], a) })
-	l.by = slices.Insert(l.by, j, int32(pos))
-}
-
-// reindex rebuilds by from the entries.
-func (l *edgeList) reindex() {
-	l.by = make([]int32, len(l.who))
-	for i := range l.by {
-		l.by[i] = int32(i)
-	}
-	slices.SortFunc(l.by, func(a, b int32) int { return cmp.Compare(l.who[a], l.who[b]) })
+	pos, _ := slices.BinarySearch(l.ids, id)
+	l.ids, l.who = slices.Insert(l.ids, pos, id), slices.Insert(l.who, pos, w)
 }
 
 // del removes account's edge; it reports whether there was one.
 func (l *edgeList) del(account starling.ID) bool {
-	if l == nil {
+	i := l.find(account)
+	if i < 0 {
 		return false
 	}
-	j, found := slices.BinarySearchFunc(l.by, account, func(p int32, a starling.ID) int { return cmp.Compare(l.who[p], a) })
-	if !found {
-		return false
-	}
-	pos := l.by[j]
-	l.by = slices.Delete(l.by, j, j+1)
-	l.ids, l.who, l.bits = slices.Delete(l.ids, int(pos), int(pos)+1), slices.Delete(l.who, int(pos), int(pos)+1), slices.Delete(l.bits, int(pos), int(pos)+1)
-	for k, p := range l.by {
-		if p > pos {
-			l.by[k] = p - 1
-		}
-	}
+	l.removeAt(i)
 	return true
+}
+
+func (l *edgeList) removeAt(i int) {
+	l.ids, l.who = slices.Delete(l.ids, i, i+1), slices.Delete(l.who, i, i+1)
 }
 
 func (l *edgeList) len() int {
@@ -242,8 +233,8 @@ func (l *edgeList) count(want, not uint8) int {
 		return 0
 	}
 	n := 0
-	for _, b := range l.bits {
-		if b&want == want && b&not == 0 {
+	for i := range l.who {
+		if b := l.flagsAt(i); b&want == want && b&not == 0 {
 			n++
 		}
 	}
@@ -257,11 +248,11 @@ func (l *edgeList) page(p starling.Page, limit int, keep func(uint8) bool) []sta
 		return []starling.Edge{}
 	}
 	idx := pageIdx(len(l.ids), func(i int) starling.ID { return l.ids[i] }, p, limit, func(i int) bool {
-		return keep == nil || keep(l.bits[i])
+		return keep == nil || keep(l.flagsAt(i))
 	})
 	out := make([]starling.Edge, len(idx))
 	for k, i := range idx {
-		out[k] = starling.Edge{ID: l.ids[i], Account: l.who[i]}
+		out[k] = starling.Edge{ID: l.ids[i], Account: l.account(i)}
 	}
 	return out
 }

@@ -33,11 +33,15 @@ type part struct {
 	live    []bool   // per stream: applied by the node's live followers (dispatch.go)
 	saved   []uint64 // applied as of the last snapshot written
 	quiet   bool     // publishes no live events (a copy being rebuilt)
+	// loaded: built from a snapshot; scanning: applying a catch-up batch
+	// of a loaded partition, whose records may replace edges whose
+	// deletions it never sees (edgeList.put).
+	loaded, scanning bool
 
 	// Accounts of this partition.
 	authors   map[starling.ID]*authorList // account -> its statuses and reblogs
 	out       map[starling.ID]*edgeList   // account -> follows and requests it made (who = target)
-	in        map[starling.ID]*flagList   // any account -> its followers in this partition (bits: follow flags)
+	in        followersHere               // any account -> its followers in this partition (bits: follow flags)
 	followers map[starling.ID]*edgeList   // account -> its followers (who = follower)
 	requests  map[starling.ID]*edgeList   // account -> pending requests to follow it
 	favBy     map[starling.ID]*idList     // account -> statuses it favourited
@@ -123,7 +127,7 @@ func newPart(p, n, threshold, homeCap int) *part {
 	}
 	return &part{
 		p: p, n: n, big: big, homeCap: homeCap, applied: make([]uint64, n), live: make([]bool, n),
-		authors: map[starling.ID]*authorList{}, out: map[starling.ID]*edgeList{}, in: map[starling.ID]*flagList{},
+		authors: map[starling.ID]*authorList{}, out: map[starling.ID]*edgeList{},
 		followers: map[starling.ID]*edgeList{}, requests: map[starling.ID]*edgeList{},
 		favBy: map[starling.ID]*idList{}, boostBy: map[starling.ID]*idList{}, homes: map[starling.ID]*home{},
 		favs: map[starling.ID]*edgeList{}, boosts: map[starling.ID]*edgeList{}, replies: map[starling.ID]*idList{},
@@ -329,30 +333,32 @@ func (pt *part) fanOut(r *postRecord, publish bool, out []liveEvent) []liveEvent
 	if pt.mine(r.Account) {
 		deliver(r.Account)
 	}
-	fl := pt.in[r.Account]
-	if fl == nil || pt.isBig(fl) {
+	if n := pt.in.count(r.Account); n == 0 || pt.isBig(n) {
 		return out
 	}
 	if r.Visibility == starling.Direct {
 		for _, m := range r.Mentions {
-			if _, ok := fl.find(m.ID); ok {
+			if _, ok := pt.in.find(r.Account, m.ID); ok {
 				deliver(m.ID)
 			}
 		}
 		return out
 	}
-	for i, f := range fl.ids {
-		if reb != nil && fl.bits[i]&fReblogs == 0 {
-			continue
+	pt.in.each(r.Account, func(f starling.ID, bits uint8) {
+		if reb == nil || bits&fReblogs != 0 {
+			deliver(f)
 		}
-		deliver(f)
-	}
+	})
 	return out
 }
 
-// isBig reports whether an account with local followers fl is merged into
+// isBig reports whether an account with n followers here is merged into
 // homes at read time.
-func (pt *part) isBig(fl *flagList) bool { return pt.big > 0 && fl.len() > pt.big }
+func (pt *part) isBig(n int) bool { return pt.big > 0 && n > pt.big }
+
+// bigHere reports whether account is merged into this partition's homes
+// at read time.
+func (pt *part) bigHere(account starling.ID) bool { return pt.isBig(pt.in.count(account)) }
 
 // deletePost removes a deleted status (its tombstone carries what it was)
 // from everything derived from it here.
@@ -406,11 +412,7 @@ func (pt *part) deletePost(r *postRecord, publish bool, out []liveEvent) []liveE
 		}
 	}
 	remove(r.Account)
-	if fl := pt.in[r.Account]; fl != nil {
-		for _, f := range fl.ids {
-			remove(f)
-		}
-	}
+	pt.in.each(r.Account, func(f starling.ID, _ uint8) { remove(f) })
 	for _, m := range r.Mentions {
 		remove(m.ID)
 	}
@@ -514,49 +516,35 @@ func (pt *part) applyFollow(follower, target starling.ID, r *followRecord) {
 // followers-here index of the target that fan-out uses.
 func (pt *part) followOut(follower, target starling.ID, r *followRecord, bits uint8) {
 	ol := pt.out[follower]
-	oldBits, had := ol.flagsOf(target)
-	fl := pt.in[target]
-	wasBig := fl != nil && pt.isBig(fl)
+	oldBits, had := pt.in.find(target, follower) // an accepted follow
+	wasBig := pt.bigHere(target)
 	if r == nil {
 		if ol.del(target) && ol.len() == 0 {
 			delete(pt.out, follower)
 		}
-		if fl.remove(follower) && fl.len() == 0 {
-			delete(pt.in, target)
-		}
+		pt.in.remove(target, follower)
 	} else {
 		if ol == nil {
 			ol = &edgeList{}
 			pt.out[follower] = ol
 		}
-		ol.put(r.ID, target, bits)
+		ol.put(r.ID, target, bits, pt.scanning || bits&fRequested != 0)
 		if bits&fRequested == 0 {
-			if fl == nil {
-				fl = &flagList{}
-				pt.in[target] = fl
-			}
-			fl.put(follower, bits)
-		} else if fl.remove(follower) && fl.len() == 0 {
-			delete(pt.in, target)
+			pt.in.put(target, follower, bits)
+		} else {
+			pt.in.remove(target, follower)
 		}
 	}
-	if fl = pt.in[target]; (fl != nil && pt.isBig(fl)) != wasBig {
+	if pt.bigHere(target) != wasBig {
 		// From now on fanned out, or merged at read time: rebuild the
 		// homes of its followers here.
-		if fl != nil {
-			for _, f := range fl.ids {
-				pt.markDirty(f)
-			}
-		}
+		pt.in.each(target, func(f starling.ID, _ uint8) { pt.markDirty(f) })
 	}
 	accepted := func(b uint8, ok bool) bool { return ok && b&fRequested == 0 }
 	if accepted(oldBits, had) != accepted(bits, r != nil) || (had && r != nil && (oldBits^bits)&fReblogs != 0) {
 		pt.markDirty(follower)
 	}
 }
-
-// flagsOf returns the flags of the edge to account in a follows list.
-func (l *edgeList) flagsOf(account starling.ID) (uint8, bool) { return l.flags(account) }
 
 // followIn records the target's side: its followers or requests.
 func (pt *part) followIn(follower, target starling.ID, r *followRecord, bits uint8) {
@@ -574,9 +562,9 @@ func (pt *part) followIn(follower, target starling.ID, r *followRecord, bits uin
 		return
 	}
 	if bits&fRequested != 0 {
-		get(pt.requests, target).put(r.ID, follower, bits)
+		get(pt.requests, target).put(r.ID, follower, bits, true)
 	} else {
-		get(pt.followers, target).put(r.ID, follower, bits)
+		get(pt.followers, target).put(r.ID, follower, bits, pt.scanning)
 	}
 }
 
@@ -590,7 +578,7 @@ func (pt *part) applyFav(status, account starling.ID, r *favRecord) {
 				delete(pt.favs, status)
 			}
 		} else {
-			get(pt.favs, status).put(r.ID, account, 0)
+			get(pt.favs, status).put(r.ID, account, 0, pt.scanning)
 		}
 	}
 	if pt.mine(account) {
@@ -612,7 +600,7 @@ func (pt *part) applyBoost(status, account starling.ID, r *boostRecord) {
 				delete(pt.boosts, status)
 			}
 		} else {
-			get(pt.boosts, status).put(r.Wrapper, account, 0)
+			get(pt.boosts, status).put(r.Wrapper, account, 0, pt.scanning)
 		}
 	}
 	if pt.mine(account) {
@@ -642,12 +630,10 @@ func (pt *part) bytes() int64 {
 	}
 	for _, m := range []map[starling.ID]*edgeList{pt.out, pt.followers, pt.requests, pt.favs, pt.boosts} {
 		for _, l := range m {
-			n += entry + 4*list + cap(l.ids)*id + cap(l.who)*id + cap(l.bits) + cap(l.by)*4
+			n += entry + 2*list + cap(l.ids)*id + cap(l.who)*id
 		}
 	}
-	for _, l := range pt.in {
-		n += entry + 2*list + cap(l.ids)*id + cap(l.bits)
-	}
+	n += pt.in.bytes()
 	for _, m := range []map[starling.ID]*idList{pt.favBy, pt.boostBy, pt.replies} {
 		for _, l := range m {
 			n += entry + list + cap(l.ids)*id

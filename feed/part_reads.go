@@ -24,7 +24,7 @@ func (pt *part) authorStatuses(q starling.AuthorQuery, limit int) []starling.Aut
 		}
 		c := authorCursor{l: l, author: a, end: len(l.ids),
 			reblogs: q.Reblogs == nil || (i < len(q.Reblogs) && q.Reblogs[i]),
-			follows: q.Home || a == q.Viewer || pt.followers[a].has(q.Viewer)}
+			follows: q.Home || q.Follows || a == q.Viewer}
 		if q.Page.MaxID != 0 {
 			c.end = searchIDs(l.ids, q.Page.MaxID)
 		}
@@ -263,7 +263,7 @@ func (pt *part) edges(kind string, key starling.ID, p starling.Page, limit int) 
 // follows reports whether viewer (of this partition) follows account.
 // Under the read lock.
 func (pt *part) follows(viewer, account starling.ID) bool {
-	_, ok := pt.in[account].find(viewer)
+	_, ok := pt.in.find(account, viewer)
 	return ok
 }
 
@@ -299,7 +299,7 @@ func (pt *part) relationship(viewer, other starling.ID) *starling.Relationship {
 
 func (pt *part) relationshipLocked(viewer, other starling.ID) *starling.Relationship {
 	r := &starling.Relationship{ID: other}
-	if bits, ok := pt.out[viewer].flagsOf(other); ok {
+	if bits, ok := pt.out[viewer].flags(other); ok {
 		if bits&fRequested != 0 {
 			r.Requested = true
 		} else {
@@ -331,15 +331,16 @@ func (pt *part) homeSources(viewer starling.ID) (authors []starling.ID, reblogs 
 	}
 	authors, reblogs = append(authors, viewer), append(reblogs, true)
 	if ol := pt.out[viewer]; ol != nil {
-		for i, t := range ol.who {
-			if ol.bits[i]&fRequested != 0 {
+		for i := range ol.who {
+			t, bits := ol.account(i), ol.flagsAt(i)
+			if bits&fRequested != 0 {
 				continue
 			}
-			if pt.isBig(pt.in[t]) {
+			if pt.bigHere(t) {
 				bigs = append(bigs, t)
 				continue
 			}
-			authors, reblogs = append(authors, t), append(reblogs, ol.bits[i]&fReblogs != 0)
+			authors, reblogs = append(authors, t), append(reblogs, bits&fReblogs != 0)
 		}
 	}
 	return authors, reblogs, bigs, h.gen
@@ -352,9 +353,9 @@ func (pt *part) bigFollows(viewer starling.ID) (bigs []starling.ID, reblogs []bo
 	if ol == nil || pt.big == 0 {
 		return nil, nil
 	}
-	for i, t := range ol.who {
-		if ol.bits[i]&fRequested == 0 && pt.isBig(pt.in[t]) {
-			bigs, reblogs = append(bigs, t), append(reblogs, ol.bits[i]&fReblogs != 0)
+	for i := range ol.who {
+		if t, bits := ol.account(i), ol.flagsAt(i); bits&fRequested == 0 && pt.bigHere(t) {
+			bigs, reblogs = append(bigs, t), append(reblogs, bits&fReblogs != 0)
 		}
 	}
 	return bigs, reblogs

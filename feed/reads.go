@@ -534,6 +534,11 @@ func (s *Service) AccountStatuses(ctx context.Context, viewer, account starling.
 	limit := clampLimit(q.Limit, statusesLimit)
 	aq := starling.AuthorQuery{Authors: []starling.ID{account}, Viewer: viewer, Page: q.Page,
 		ExcludeReplies: q.ExcludeReplies, ExcludeReblogs: q.ExcludeReblogs}
+	if pt != nil {
+		pt.mu.RLock()
+		aq.Follows = pt.follows(viewer, account)
+		pt.mu.RUnlock()
+	}
 	filtered := tag != "" || q.OnlyMedia
 	out := []*starling.Status{}
 	// Filters that need the statuses' bodies are applied after reading:

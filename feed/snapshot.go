@@ -109,18 +109,25 @@ func decodePart(data []byte, threshold, homeCap int) (*part, error) {
 		return nil, errSnapshot
 	}
 	pt.rebuildIn()
+	pt.loaded = true
 	return pt, nil
 }
 
 // rebuildIn derives the followers-here index from the follows lists.
 func (pt *part) rebuildIn() {
+	n := 0
+	for _, ol := range pt.out {
+		n += ol.len()
+	}
+	ps := make([]pair, 0, n)
 	for f, ol := range pt.out {
-		for i, t := range ol.who {
-			if ol.bits[i]&fRequested == 0 {
-				get(pt.in, t).put(f, ol.bits[i])
+		for i := range ol.who {
+			if bits := ol.flagsAt(i); bits&fRequested == 0 {
+				ps = append(ps, makePair(ol.account(i), f, bits))
 			}
 		}
 	}
+	pt.in.build(ps)
 }
 
 // --- encoding ---
@@ -166,10 +173,12 @@ func (w *snapWriter) flags(l *flagList) {
 
 func (w *snapWriter) edges(l *edgeList) {
 	w.sorted(l.ids)
-	for _, a := range l.who {
-		w.id(a)
+	for i := range l.who {
+		w.id(l.account(i))
 	}
-	w.b = append(w.b, l.bits...)
+	for i := range l.who {
+		w.b = append(w.b, l.flagsAt(i))
+	}
 }
 
 // writeMap writes a map in key order.
@@ -260,12 +269,13 @@ func (r *snapReader) flags(l *flagList) {
 
 func (r *snapReader) edges() *edgeList {
 	l := &edgeList{ids: r.sorted()}
-	l.who = make([]starling.ID, len(l.ids))
+	l.who = make([]uint64, len(l.ids))
 	for i := range l.who {
-		l.who[i] = r.id()
+		l.who[i] = uint64(r.id()) & idMask
 	}
-	l.bits = slices.Clone(r.bytes(len(l.ids)))
-	l.reindex()
+	for i, b := range r.bytes(len(l.ids)) {
+		l.who[i] |= uint64(b) << flagShift
+	}
 	return l
 }
 

@@ -47,6 +47,16 @@ func TestFaultInjection(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	step(chaos.KillBusiestLeader(ctx, l, 2*time.Second))
+	// The node owning the most view partitions dies: others take them
+	// over, and meanwhile no partition answers with less than it held.
+	f, takeovers, err := chaos.KillViewOwner(ctx, l, w, 2*time.Second)
+	for _, tk := range takeovers {
+		t.Logf("takeover: %s", tk)
+		if tk.Bad != "" {
+			t.Errorf("partition %d answered incompletely during its takeover: %s", tk.Partition, tk.Bad)
+		}
+	}
+	step(f, err)
 	step(chaos.Pause(ctx, l, 1, 15*time.Second))
 	fs, err := chaos.RollingRestart(ctx, l)
 	for _, f := range fs[:len(fs)-1] {

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/starling-social/starling/chaos"
 	"github.com/starling-social/starling/cluster"
 	"github.com/starling-social/starling/internal/startest"
 )
@@ -118,6 +120,33 @@ func TestClusterOfThree(t *testing.T) {
 		}
 	}
 	t.Logf("leaders: %v", st.Leaders)
+	// The view partitions are split over the nodes: each owns about a
+	// third, every partition has exactly one owner and a standby on
+	// another node.
+	for _, svc := range []string{"feed", "notify"} {
+		startest.Eventually(t, 20*time.Second, svc+" view partitions spread over the nodes", func() bool {
+			st, err := l.Admin(2).Status(ctx)
+			if err != nil {
+				return false
+			}
+			owners, standbys := chaos.ViewOwners(st, svc)
+			for p, o := range owners {
+				if o == "" || standbys[p] == "" || standbys[p] == o {
+					return false
+				}
+			}
+			for _, n := range l.Nodes() {
+				if c := slices.Index(owners, n.Name); c < 0 {
+					return false
+				}
+				if k := countOf(owners, n.Name); k < len(owners)/3 || k > (len(owners)+2)/3 {
+					return false
+				}
+			}
+			t.Logf("%s view partitions: owners %v, standbys %v", svc, owners, standbys)
+			return true
+		})
+	}
 	// Balancing keeps every node within its fair share.
 	startest.Eventually(t, 40*time.Second, "stream leaderships balanced", func() bool {
 		st, err := l.Admin(1).Status(ctx)
@@ -174,6 +203,16 @@ func TestClusterOfThree(t *testing.T) {
 		st, err := l.Admin(1).Status(ctx)
 		return err == nil && len(st.Unhealthy) == 0 && st.MaxLag == 0
 	})
+}
+
+func countOf(ss []string, s string) int {
+	n := 0
+	for _, x := range ss {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }
 
 // TestClusterFlags checks the cluster flags' validation.
