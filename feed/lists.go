@@ -154,7 +154,7 @@ type edgeList struct {
 }
 
 func (l *edgeList) account(i int) starling.ID { return starling.ID(l.who[i] & idMask) }
-func (l *edgeList) flagsAt(i int) uint8        { return uint8(l.who[i] >> flagShift) }
+func (l *edgeList) flagsAt(i int) uint8       { return uint8(l.who[i] >> flagShift) }
 
 // find returns the position of account's edge, or -1.
 func (l *edgeList) find(account starling.ID) int {
