@@ -120,7 +120,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 // isOpsPath reports whether p is an operations endpoint, exempt from the
 // node's in-flight cap.
-func isOpsPath(p string) bool { return p == "/metrics" || p == "/healthz" || p == "/readyz" }
+func isOpsPath(p string) bool {
+	return p == "/metrics" || p == "/healthz" || p == "/livez" || p == "/readyz"
+}
 
 func isCORSPath(p string) bool {
 	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/oauth/token") || strings.HasPrefix(p, "/oauth/revoke") ||

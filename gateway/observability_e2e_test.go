@@ -844,7 +844,7 @@ func TestInflightCapsCoverEveryPath(t *testing.T) {
 	waitGauge(t, n.URL(), 3, "starling_http_inflight_requests", "class", "node")
 	r = c.Do("GET", "/api/v1/streaming/health", nil)
 	wantBusy(t, "GET /api/v1/streaming/health with the node full", r.Status, r.Header)
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/healthz", "/livez", "/readyz", "/metrics"} {
 		if r := c.Do("GET", p, nil); r.Status != 200 {
 			t.Errorf("%s with the node full: %d", p, r.Status)
 		}
@@ -1060,6 +1060,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	c.Must(200, "POST", "/api/v1/apps", startest.Form{"client_name": {"during"}, "redirect_uris": {"urn:ietf:wg:oauth:2.0:oob"}})
 	c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {clientSecret}})
 	c.Must(200, "GET", "/healthz", nil)
+	c.Must(200, "GET", "/livez", nil)
 	r := c.Do("GET", "/readyz", nil)
 	if r.Status != 503 || !strings.Contains(string(r.Body), "feed") {
 		t.Errorf("/readyz while open: %d %s", r.Status, r.Body)

@@ -34,6 +34,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /livez", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
 
@@ -137,7 +138,10 @@ func (s *Server) uploadLimit() int64 {
 	return max(l.ImageBytes, l.VideoBytes) + 1<<20
 }
 
-// handleHealth answers while the process is alive.
+// handleHealth answers while the process is alive (GET /healthz, and
+// GET /livez, the name liveness probes expect): always 200, also while the
+// node is unready or draining, so that a liveness probe never kills a node
+// that is only waiting for the cluster.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }
