@@ -414,14 +414,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if err != nil || !strings.Contains(string(prom), "metrics_path: /metrics") || !strings.Contains(string(prom), "scrape_configs:") {
 			t.Fatalf("deploy/prometheus/prometheus.yml: %v", err)
 		}
-		// And every metric the example alerting rules use.
-		alerts, err := os.ReadFile("../deploy/prometheus/alerts.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range metricRE.FindAllString(string(alerts), -1) {
-			if !live[n] {
-				t.Errorf("deploy/prometheus/alerts.yml uses %s, which the nodes do not export", n)
+		// And every metric the recording and alerting rules use (not the
+		// names of recorded series, level:metric:operation).
+		ruleMetricRE := regexp.MustCompile(`(?:^|[^:a-zA-Z0-9_])((?:starling|go|process)_[a-zA-Z0-9_]+)`)
+		for _, file := range []string{"rules.yml", "alerts.yml"} {
+			rules, err := os.ReadFile("../deploy/prometheus/" + file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ruleMetricRE.FindAllStringSubmatch(string(rules), -1) {
+				if n := m[1]; !live[n] {
+					t.Errorf("deploy/prometheus/%s uses %s, which the nodes do not export", file, n)
+				}
 			}
 		}
 	})
