@@ -3,65 +3,29 @@ package k8s
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/starling-social/starling/deploy/image"
-)
-
-// The starling binary the image ships, built once for this machine.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
+	"github.com/starling-social/starling/deploy/internal/testbin"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
-func starlingBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		src, err := image.FindSource(".")
-		if err != nil {
-			binErr = err
-			return
-		}
-		if binDir, binErr = os.MkdirTemp("", "starling-k8s-test-"); binErr != nil {
-			return
-		}
-		o := image.Options{Source: src}
-		if binErr = o.Resolve(ctx); binErr != nil {
-			return
-		}
-		binPath, binErr = image.BuildBinary(ctx, o, runtime.GOOS+"/"+runtime.GOARCH, binDir)
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func starlingBinary(t *testing.T) string { return testbin.Path(t) }
 
 // serveFlags returns the flag names `starling serve` accepts, read from its
 // usage.
