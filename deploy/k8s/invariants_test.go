@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/starling-social/starling/deploy/image"
+	"github.com/starling-social/starling/deploy/ociimage"
 )
 
 // workload is a pod template of a rendered overlay.
@@ -151,10 +151,10 @@ func TestPortsMatchFlagsAndImage(t *testing.T) {
 			name, flag string
 			image      int
 		}{
-			{nc, "http", "http", image.HTTPPort},
-			{nc, "nats", "nats-listen", image.NATSPort},
-			{nc, "cluster", "cluster", image.ClusterPort},
-			{gc, "http", "http", image.HTTPPort},
+			{nc, "http", "http", ociimage.HTTPPort},
+			{nc, "nats", "nats-listen", ociimage.NATSPort},
+			{nc, "cluster", "cluster", ociimage.ClusterPort},
+			{gc, "http", "http", ociimage.HTTPPort},
 		} {
 			want := port(t, mustFlag(t, p.c, p.flag))
 			if got := containerPort(p.c, p.name); got != want || got != p.image {
@@ -315,8 +315,8 @@ func TestQuorum(t *testing.T) {
 				onPVC = onPVC || (m.MountPath == data && m.Name == vct.Name)
 			}
 		}
-		if !onPVC || data != image.DataDir {
-			t.Errorf("--data=%s: want the image's %s, on a volume claim template", data, image.DataDir)
+		if !onPVC || data != ociimage.DataDir {
+			t.Errorf("--data=%s: want the image's %s, on a volume claim template", data, ociimage.DataDir)
 		}
 		if p := ss.Spec.PersistentVolumeClaimRetentionPolicy; p == nil || p.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType || p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
 			t.Errorf("volume claims must be retained when the StatefulSet is deleted or scaled: %+v", p)
@@ -396,12 +396,12 @@ func TestPodSecurity(t *testing.T) {
 		for _, w := range []workload{node, gateway} {
 			spec, c := w.pod.Spec, w.container(t)
 			psc := spec.SecurityContext
-			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != image.UID ||
-				psc.RunAsGroup == nil || *psc.RunAsGroup != image.GID || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-				t.Errorf("%s: pod security context %+v: want non-root as %s, RuntimeDefault seccomp", w.name, psc, image.User)
+			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser != ociimage.UID ||
+				psc.RunAsGroup == nil || *psc.RunAsGroup != ociimage.GID || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("%s: pod security context %+v: want non-root as %s, RuntimeDefault seccomp", w.name, psc, ociimage.User)
 			}
-			if w.stateful && (psc == nil || psc.FSGroup == nil || *psc.FSGroup != image.GID) {
-				t.Errorf("%s: fsGroup must be %d so the data volume is writable", w.name, image.GID)
+			if w.stateful && (psc == nil || psc.FSGroup == nil || *psc.FSGroup != ociimage.GID) {
+				t.Errorf("%s: fsGroup must be %d so the data volume is writable", w.name, ociimage.GID)
 			}
 			csc := c.SecurityContext
 			if csc == nil || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation || csc.ReadOnlyRootFilesystem == nil || !*csc.ReadOnlyRootFilesystem ||

@@ -1,5 +1,5 @@
 // Command image builds Starling's multi-architecture container image
-// without a container engine (see package image) and writes it as an OCI
+// without a container engine (see package ociimage) and writes it as an OCI
 // layout, an OCI archive, or pushes it to a registry.
 //
 //	scripts/image --out ./starling-oci                    # OCI layout directory
@@ -22,7 +22,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/starling-social/starling/deploy/image"
+	"github.com/starling-social/starling/deploy/ociimage"
 )
 
 func main() {
@@ -38,10 +38,10 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o image.Options
+	var o ociimage.Options
 	var platforms, out, archive, push, created string
 	fs.StringVar(&o.Source, "source", ".", "the starling module's root, or a directory under it")
-	fs.StringVar(&platforms, "platforms", strings.Join(image.DefaultPlatforms, ","), "comma-separated os/arch list")
+	fs.StringVar(&platforms, "platforms", strings.Join(ociimage.DefaultPlatforms, ","), "comma-separated os/arch list")
 	fs.StringVar(&o.Version, "version", "", "version to stamp (default: the commit's tag, else the source's version plus the commit)")
 	fs.StringVar(&created, "created", "", "creation time of the image and its files, RFC 3339 (default: SOURCE_DATE_EPOCH, else the commit's time)")
 	fs.StringVar(&o.BinDir, "bin-dir", "", "keep the built binaries in this directory")
@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	src, err := image.FindSource(o.Source)
+	src, err := ociimage.FindSource(o.Source)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := o.Resolve(ctx); err != nil {
 		return err
 	}
-	idx, err := image.Build(ctx, o)
+	idx, err := ociimage.Build(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return write(ctx, o, idx, out, archive, push, stdout)
 }
 
-func write(ctx context.Context, o image.Options, idx v1.ImageIndex, out, archive, push string, stdout io.Writer) error {
+func write(ctx context.Context, o ociimage.Options, idx v1.ImageIndex, out, archive, push string, stdout io.Writer) error {
 	if archive != "" && out == "" {
 		d, err := os.MkdirTemp("", "starling-oci-")
 		if err != nil {
@@ -87,19 +87,19 @@ func write(ctx context.Context, o image.Options, idx v1.ImageIndex, out, archive
 		out = d
 	}
 	if out != "" {
-		if err := image.WriteLayout(out, idx, o.Version); err != nil {
+		if err := ociimage.WriteLayout(out, idx, o.Version); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "OCI layout: %s\n", out)
 	}
 	if archive != "" {
-		if err := image.WriteArchive(out, archive, o.Created); err != nil {
+		if err := ociimage.WriteArchive(out, archive, o.Created); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "OCI archive: %s\n", archive)
 	}
 	if push != "" {
-		if err := image.Push(ctx, push, idx); err != nil {
+		if err := ociimage.Push(ctx, push, idx); err != nil {
 			return fmt.Errorf("push %s: %w", push, err)
 		}
 		fmt.Fprintf(stdout, "pushed %s\n", push)
@@ -108,7 +108,7 @@ func write(ctx context.Context, o image.Options, idx v1.ImageIndex, out, archive
 }
 
 // report prints the index digest and each platform's digest and sizes.
-func report(w io.Writer, o image.Options, idx v1.ImageIndex) error {
+func report(w io.Writer, o ociimage.Options, idx v1.ImageIndex) error {
 	d, err := idx.Digest()
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func report(w io.Writer, o image.Options, idx v1.ImageIndex) error {
 		if err != nil {
 			return err
 		}
-		c, u, err := image.Size(img)
+		c, u, err := ociimage.Size(img)
 		if err != nil {
 			return err
 		}

@@ -1,5 +1,5 @@
 // Package testbin gives the deploy module's tests the starling binary the
-// image ships (static, version-stamped, built by package image) for the
+// image ships (static, version-stamped, built by package ociimage) for the
 // machine the tests run on, built once per test binary.
 package testbin
 
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/starling-social/starling/deploy/image"
+	"github.com/starling-social/starling/deploy/ociimage"
 )
 
 var (
@@ -33,17 +33,17 @@ func Path(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		var src string
-		if src, err = image.FindSource("."); err != nil {
+		if src, err = ociimage.FindSource("."); err != nil {
 			return
 		}
 		if dir, err = os.MkdirTemp("", "starling-testbin-"); err != nil {
 			return
 		}
-		o := image.Options{Source: src}
+		o := ociimage.Options{Source: src}
 		if err = o.Resolve(ctx); err != nil {
 			return
 		}
-		path, err = image.BuildBinary(ctx, o, runtime.GOOS+"/"+runtime.GOARCH, dir)
+		path, err = ociimage.BuildBinary(ctx, o, runtime.GOOS+"/"+runtime.GOARCH, dir)
 	})
 	if err != nil {
 		t.Fatal(err)

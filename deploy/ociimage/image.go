@@ -1,4 +1,4 @@
-// Package image builds Starling's container image without a container
+// Package ociimage builds Starling's container image without a container
 // engine: it cross-compiles a static `starling` binary per platform with the
 // Go toolchain and assembles an OCI image from scratch around it, the way ko
 // does, with github.com/google/go-containerregistry.
@@ -14,7 +14,7 @@
 // the commit's time (or SOURCE_DATE_EPOCH), entries are written in a fixed
 // order with fixed owners, and the binary is built with -trimpath, so the
 // same commit and Go toolchain give the same digests.
-package image
+package ociimage
 
 import (
 	"archive/tar"
