@@ -318,14 +318,21 @@ func TestPrometheusScrapesACluster(t *testing.T) {
 			}
 		}
 		// What the engine reports adds up: every stream has one leader.
-		v, err := prom.query(ctx, `count(stream:starling_engine_stream_has_leader:max == 1)`)
-		if err != nil || len(v) != 1 {
-			t.Fatalf("streams with a leader: %v %v", v, err)
-		}
-		leaders, err := prom.query(ctx, `sum(instance:starling_engine_stream_leader:sum)`)
-		if err != nil || len(leaders) != 1 || leaders[0].Value[1] != v[0].Value[1] {
-			t.Errorf("leaderships %v, streams %v: want one leader per stream", leaders, v)
-		}
+		// (Streams are created and leaderships balanced while the cluster
+		// settles, and each node is scraped at its own moment: wait for a
+		// steady state.)
+		var streams, leaders []sample
+		eventually(t, 20*time.Second, "one leadership per stream with a leader", func() bool {
+			var err error
+			if streams, err = prom.query(ctx, `count(stream:starling_engine_stream_has_leader:max == 1)`); err != nil {
+				t.Fatal(err)
+			}
+			if leaders, err = prom.query(ctx, `sum(instance:starling_engine_stream_leader:sum)`); err != nil {
+				t.Fatal(err)
+			}
+			return len(streams) == 1 && len(leaders) == 1 && leaders[0].Value[1] == streams[0].Value[1]
+		})
+		t.Logf("%v streams, each with a leader", streams[0].Value[1])
 	})
 
 	t.Run("rules evaluate and a healthy cluster raises no alert", func(t *testing.T) {
@@ -358,8 +365,12 @@ func TestPrometheusScrapesACluster(t *testing.T) {
 				if r.LastError != "" {
 					t.Errorf("rule %s: %s", r.Name, r.LastError)
 				}
-				// The disk alerts depend on this machine's disk.
-				if r.State != "" && r.State != "inactive" && !strings.Contains(r.Name, "Disk") {
+				// Not even pending (their "for" has not run out in a
+				// test this short). Except: the disk alerts depend on this
+				// machine's disk, and a partition is briefly leaderless
+				// whenever balancing moves its leader.
+				quiet := !strings.Contains(r.Name, "Disk") && r.Name != "StarlingPartitionWithoutLeader"
+				if quiet && r.State != "" && r.State != "inactive" {
 					t.Errorf("alert %s is %s on a healthy cluster", r.Name, r.State)
 				}
 			}
