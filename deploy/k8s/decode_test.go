@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/kustomize/api/types"
@@ -34,6 +35,10 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	}
 	for _, o := range overlays {
 		s := render(t, o)
+		operator := 0 // the Prometheus Operator's objects: production only
+		if strings.Contains(o, "production") {
+			operator = 1
+		}
 		for kind, n := range map[string][2]int{
 			"Namespace":               {len(s.namespaces), 1},
 			"ServiceAccount":          {len(s.serviceAccounts), 1},
@@ -44,7 +49,8 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			"PodDisruptionBudget":     {len(s.pdbs), 2},
 			"HorizontalPodAutoscaler": {len(s.hpas), 1},
 			"NetworkPolicy":           {len(s.netpols), 3},
-			"ServiceMonitor":          {len(s.serviceMonitors), 1},
+			"ServiceMonitor":          {len(s.serviceMonitors), operator},
+			"PrometheusRule":          {len(s.prometheusRules), operator},
 			"Secret":                  {len(s.secrets), 0},
 		} {
 			if n[0] != n[1] {

@@ -55,6 +55,8 @@ func newObject(apiVersion, kind string) any {
 		return &networkingv1.NetworkPolicy{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &monitoringv1.ServiceMonitor{}
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return &monitoringv1.PrometheusRule{}
 	}
 	return nil
 }
@@ -109,6 +111,7 @@ type set struct {
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	netpols         []*networkingv1.NetworkPolicy
 	serviceMonitors []*monitoringv1.ServiceMonitor
+	prometheusRules []*monitoringv1.PrometheusRule
 }
 
 func (s *set) add(obj any) {
@@ -135,6 +138,8 @@ func (s *set) add(obj any) {
 		s.netpols = append(s.netpols, o)
 	case *monitoringv1.ServiceMonitor:
 		s.serviceMonitors = append(s.serviceMonitors, o)
+	case *monitoringv1.PrometheusRule:
+		s.prometheusRules = append(s.prometheusRules, o)
 	}
 }
 
@@ -203,7 +208,7 @@ func renderSecrets(t *testing.T) *set {
 func manifestFiles(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, root := range []string{"base", "overlays", "secrets"} {
+	for _, root := range []string{"base", "components", "overlays", "secrets"} {
 		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
 				files = append(files, path)
