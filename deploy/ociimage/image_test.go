@@ -177,6 +177,7 @@ func TestImageConfig(t *testing.T) {
 		if !slices.Contains(c.Env, "STARLING_DATA="+DataDir) || !slices.Contains(c.Env, "SSL_CERT_FILE="+CACerts) {
 			t.Errorf("%s: env %q", p, c.Env)
 		}
+		// (The revision is empty only outside a git checkout.)
 		for k, want := range map[string]string{
 			"org.opencontainers.image.version":  o.Version,
 			"org.opencontainers.image.revision": o.Revision,
@@ -184,7 +185,7 @@ func TestImageConfig(t *testing.T) {
 			"org.opencontainers.image.created":  o.Created.Format(time.RFC3339),
 			"org.opencontainers.image.title":    "starling",
 		} {
-			if c.Labels[k] != want || want == "" {
+			if c.Labels[k] != want || want == "" && k != "org.opencontainers.image.revision" {
 				t.Errorf("%s: label %s = %q, want %q", p, k, c.Labels[k], want)
 			}
 		}
