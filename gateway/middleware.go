@@ -121,7 +121,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // isOpsPath reports whether p is an operations endpoint, exempt from the
 // node's in-flight cap.
 func isOpsPath(p string) bool {
-	return p == "/metrics" || p == "/healthz" || p == "/readyz" || p == "/health"
+	return p == "/metrics" || p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/health"
 }
 
 func isCORSPath(p string) bool {

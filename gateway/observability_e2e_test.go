@@ -414,14 +414,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if err != nil || !strings.Contains(string(prom), "metrics_path: /metrics") || !strings.Contains(string(prom), "scrape_configs:") {
 			t.Fatalf("deploy/prometheus/prometheus.yml: %v", err)
 		}
-		// And every metric the example alerting rules use.
-		alerts, err := os.ReadFile("../deploy/prometheus/alerts.yml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range metricRE.FindAllString(string(alerts), -1) {
-			if !live[n] {
-				t.Errorf("deploy/prometheus/alerts.yml uses %s, which the nodes do not export", n)
+		// And every metric the recording and alerting rules use (not the
+		// names of recorded series, level:metric:operation).
+		ruleMetricRE := regexp.MustCompile(`(?:^|[^:a-zA-Z0-9_])((?:starling|go|process)_[a-zA-Z0-9_]+)`)
+		for _, file := range []string{"rules.yml", "alerts.yml"} {
+			rules, err := os.ReadFile("../deploy/prometheus/" + file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ruleMetricRE.FindAllStringSubmatch(string(rules), -1) {
+				if n := m[1]; !live[n] {
+					t.Errorf("deploy/prometheus/%s uses %s, which the nodes do not export", file, n)
+				}
 			}
 		}
 	})
@@ -844,7 +848,7 @@ func TestInflightCapsCoverEveryPath(t *testing.T) {
 	waitGauge(t, n.URL(), 3, "starling_http_inflight_requests", "class", "node")
 	r = c.Do("GET", "/api/v1/streaming/health", nil)
 	wantBusy(t, "GET /api/v1/streaming/health with the node full", r.Status, r.Header)
-	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/healthz", "/livez", "/readyz", "/metrics"} {
 		if r := c.Do("GET", p, nil); r.Status != 200 {
 			t.Errorf("%s with the node full: %d", p, r.Status)
 		}
@@ -1080,6 +1084,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 	c.Must(200, "POST", "/api/v1/apps", startest.Form{"client_name": {"during"}, "redirect_uris": {"urn:ietf:wg:oauth:2.0:oob"}})
 	c.Must(200, "POST", "/oauth/token", startest.Form{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {clientSecret}})
 	c.Must(200, "GET", "/healthz", nil)
+	c.Must(200, "GET", "/livez", nil)
 	r := c.Do("GET", "/readyz", nil)
 	if r.Status != 503 || !strings.Contains(string(r.Body), "feed") {
 		t.Errorf("/readyz while open: %d %s", r.Status, r.Body)

@@ -51,7 +51,7 @@ func ParseRate(s string) (Rate, error) {
 type Limits struct {
 	// Inflight caps concurrent requests per route class (read, write,
 	// auth, media) and, under "node", of the whole node (every request but
-	// /healthz, /readyz and /metrics; a WebSocket only until its upgrade);
+	// /healthz, /livez, /readyz and /metrics; a WebSocket only until its upgrade);
 	// beyond a cap requests get 503 with Retry-After at once.
 	Inflight map[string]int
 	Token    Rate // per access token

@@ -34,6 +34,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Operations.
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /livez", s.handleHealth)
 	mux.HandleFunc("GET /health", plainOK) // Mastodon's
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.tel.Metrics.Handler())
@@ -153,7 +154,10 @@ func plainOK(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("OK"))
 }
 
-// handleHealth answers while the process is alive.
+// handleHealth answers while the process is alive (GET /healthz, and
+// GET /livez, the name liveness probes expect): always 200, also while the
+// node is unready or draining, so that a liveness probe never kills a node
+// that is only waiting for the cluster.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, []byte(`{"status":"ok"}`))
 }

@@ -146,7 +146,7 @@ func (n *Node) startAdmin(h http.Handler) (http.Handler, error) {
 		go a.balanceLoop(ctx)
 	}
 	n.admin = a
-	n.closers = append(n.closers, a.stop)
+	n.closers = append(n.closers, a.stop, n.exportEngineMetrics())
 	return a.handler(h), nil
 }
 

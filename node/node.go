@@ -308,13 +308,16 @@ func (n *Node) serve(s *remote.Server, err error) error {
 	return nil
 }
 
-// opsHandler serves health, readiness and metrics on nodes without a gateway.
+// opsHandler serves liveness (/healthz, /livez), readiness and metrics on
+// nodes without a gateway.
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	alive := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
-	})
+	}
+	mux.HandleFunc("GET /healthz", alive)
+	mux.HandleFunc("GET /livez", alive)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if err := n.Ready(r.Context()); err != nil {

@@ -235,6 +235,42 @@ func TestClusterFlags(t *testing.T) {
 	}
 }
 
+// TestCheckConfig checks that serve --check-config validates a node's
+// configuration like a start would, prints it, and starts nothing.
+func TestCheckConfig(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cluster := []string{"serve", "--check-config", "--data", data, "--node-name", "starling-1", "--services", "auth,feed,media,notify",
+		"--nats-listen", "0.0.0.0:4222", "--cluster", "0.0.0.0:6222", "--replicas", "3",
+		"--peers", "starling-0.starling-peers:6222,starling-1.starling-peers:6222,starling-2.starling-peers:6222"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // in the output, or in the error when fail
+		fail bool
+	}{
+		{"a clustered node, token from the environment", map[string]string{"STARLING_NATS_TOKEN": "t0ken"}, cluster, "peers starling-0.starling-peers:6222,", false},
+		{"a gateway on an external engine", nil, []string{"serve", "--check-config", "--services", "gateway", "--nats-url", "nats://starling-0.starling-peers:4222"}, "engine    external, nats://starling-0", false},
+		{"a clustered node without a token", nil, cluster, "strangers cannot reach the engine", true},
+		{"an unknown flag", nil, []string{"serve", "--check-config", "--node", "x"}, "flag provided but not defined", true},
+		{"an unknown service", nil, []string{"serve", "--check-config", "--services", "web"}, "unknown service", true},
+		{"an unknown exporter", nil, []string{"serve", "--check-config", "--trace-exporter", "jaeger"}, "--trace-exporter", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCmd(t, tc.env, tc.args...)
+			switch {
+			case tc.fail && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			case !tc.fail && (err != nil || !strings.Contains(out, "configuration ok") || !strings.Contains(out, tc.want)):
+				t.Errorf("out = %q, err = %v, want %q", out, err, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("--check-config created the data directory: %v", err)
+	}
+}
+
 // TestClusterUp runs `starling cluster up --nodes 3`, reads the URLs it
 // prints, asks one node for the status with the admin token it wrote, and
 // checks that ending its context stops every node.

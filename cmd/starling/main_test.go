@@ -166,11 +166,13 @@ func TestServicesSplitAcrossProcesses(t *testing.T) {
 	}
 	c.Must(200, "GET", "/readyz", nil)
 	// The auth node answers operations endpoints but not the API.
-	resp, err := http.Get(authProc.URL + "/healthz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("auth node healthz: %v %v", resp, err)
+	for _, p := range []string{"/healthz", "/livez", "/readyz", "/metrics"} {
+		resp, err := http.Get(authProc.URL + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("auth node %s: %v %v", p, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 	// With the auth process gone, the edge reports itself unready and
 	// answers auth calls with 503.
 	authProc.kill(syscall.SIGKILL)

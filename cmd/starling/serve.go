@@ -31,6 +31,7 @@ type serveFlags struct {
 	drainTimeout                                              time.Duration
 	admin                                                     adminFlags // admin_flags.go
 	debugListen                                               string
+	checkConfig                                               bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&f.traceExporter, "trace-exporter", "", "where spans go: none, stdout, file:PATH, otlp (default otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, else none)")
 	fs.StringVar(&f.debugListen, "debug-listen", "", "opt-in listener for net/http/pprof profiles, e.g. 127.0.0.1:6060 (never expose it)")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "check the flags and environment, print the configuration and exit without starting")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
 	fs.IntVar(&f.streaming.MaxSockets, "max-sockets", 10_000, "streaming connections (WebSocket and server-sent events) this node holds at most; past it, 503")
 	fs.IntVar(&f.streaming.MaxPerAccount, "max-sockets-per-account", 64, "streaming connections one account holds at most on this node; past it, 429")
@@ -108,6 +110,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	level, err := parseLevel(f.logLevel)
 	if err != nil {
 		return fmt.Errorf("--log-level: %w", err)
+	}
+	if f.checkConfig {
+		return f.check(stdout)
 	}
 	log := telemetry.NewLogger(stderr, f.logFormat, level)
 	exporter := f.traceExporter
@@ -208,4 +213,31 @@ func (f *serveFlags) nodeConfig(tel *telemetry.Telemetry, log *slog.Logger) (nod
 		return node.Config{}, fmt.Errorf("--http %q: %w", f.httpAddr, err)
 	}
 	return cfg, nil
+}
+
+// check validates the configuration the way a start would, without
+// starting anything (no listener, no data written), and prints it: what a
+// deployment's manifests and CI use to prove their flags are right.
+func (f *serveFlags) check(stdout io.Writer) error {
+	cfg, err := f.nodeConfig(telemetry.Discard(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	switch e := f.traceExporter; {
+	case e == "", e == "none", e == "stdout", e == "otlp", strings.HasPrefix(e, "file:"):
+	default:
+		return fmt.Errorf("--trace-exporter %q: want none, stdout, file:PATH or otlp", e)
+	}
+	ec := cfg.Engine
+	engineAt := "embedded, data in " + ec.DataDir + ", clients on " + ec.Listen
+	if ec.URL != "" {
+		engineAt = "external, " + ec.URL
+	}
+	fmt.Fprintf(stdout, "configuration ok\nnode      %s\nservices  %s\nhttp      %s\nengine    %s\n",
+		ec.NodeName, strings.Join(cfg.Services, ","), cfg.HTTPAddr, engineAt)
+	if ec.ClusterListen != "" {
+		fmt.Fprintf(stdout, "cluster   routes on %s, peers %s, replicas %d, partitions %d\n",
+			ec.ClusterListen, strings.Join(ec.Peers, ","), ec.Replicas, ec.Partitions)
+	}
+	return nil
 }
